@@ -1,0 +1,32 @@
+# Quick start: `make run` (build and run the benchmark) and `make test` (build with sanitizers, run
+# every test). Both install the Debian packages that are missing first.
+PACKAGES := cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev \
+            procps util-linux
+JOBS ?= $(shell nproc)
+
+.PHONY: run test deps release dev clean
+
+run: release
+	./build/release/bin/ipcx bench --quick
+
+test: dev
+	cd build/dev && ctest --output-on-failure -j $(JOBS) --timeout 180
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+release: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+dev: deps
+	cmake --preset dev >/dev/null
+	cmake --build --preset dev -j $(JOBS)
+
+clean:
+	rm -rf build

@@ -1,0 +1,59 @@
+// Length-prefixed messages over a byte stream (pipe, FIFO, Unix stream socket, TCP).
+//
+// A frame is a 4-byte little-endian length followed by that many bytes. The receiver reads as much
+// as the kernel has into its own buffer, so one read usually brings a whole frame (the same number
+// of system calls as a raw read of the message). A header claiming more than `max_message` is
+// errc::bad_frame, checked before anything is allocated.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ipcx/deadline.hpp"
+#include "ipcx/error.hpp"
+
+namespace ipcx::detail {
+
+// One direction of a stream. `blocking` serves never-deadline calls in one plain system call;
+// `nonblocking` serves calls with a deadline. Sockets use one descriptor with MSG_DONTWAIT.
+struct stream_end {
+  int blocking = -1;
+  int nonblocking = -1;
+  bool socket = false;
+};
+
+class framed_stream {
+ public:
+  static constexpr std::size_t header_size = 4;
+  static constexpr std::size_t default_max_message = 1 << 20;
+
+  framed_stream(std::size_t max_message, std::string object)
+      : max_message_(max_message), object_(std::move(object)) {}
+
+  std::size_t max_message() const noexcept { return max_message_; }
+
+  // Writes one whole frame. Once its first byte is in the stream the frame is completed even past
+  // the deadline, because a half frame would corrupt every message after it.
+  result<void> send(const stream_end& end, std::span<const std::byte> message, deadline until);
+
+  // Reads one whole frame into `out`; a frame larger than `out` stays buffered
+  // (errc::message_too_large). errc::end_of_stream when the writer closed between frames, and
+  // also, with a detail saying so, when it closed in the middle of one.
+  result<std::size_t> recv(const stream_end& end, std::span<std::byte> out, deadline until);
+
+  // Bytes already read from the kernel and not yet returned.
+  bool has_buffered() const noexcept { return end_ > begin_; }
+
+ private:
+  result<void> fill(const stream_end& end, std::size_t needed, deadline until);
+
+  std::size_t max_message_;
+  std::string object_;
+  std::vector<std::byte> buffer_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+}  // namespace ipcx::detail

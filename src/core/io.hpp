@@ -1,0 +1,30 @@
+// Descriptor helpers shared by the transports: deadline-bounded waits and flags.
+#pragma once
+
+#include <poll.h>
+
+#include <string>
+
+#include "ipcx/deadline.hpp"
+#include "ipcx/error.hpp"
+#include "ipcx/unique_fd.hpp"
+
+namespace ipcx::detail {
+
+// Waits until `fd` reports one of `events` (POLLIN/POLLOUT). Returns false when the deadline passed
+// first. POLLHUP/POLLERR count as ready: the following call reports what happened.
+result<bool> wait_for(int fd, short events, deadline until, const std::string& object);
+
+// Sets or clears FD_CLOEXEC / O_NONBLOCK.
+result<void> set_cloexec(int fd, bool on, const std::string& object);
+result<void> set_nonblocking(int fd, bool on, const std::string& object);
+
+// Once per process: SIGPIPE is ignored if it still has its default action, so a write to a closed
+// pipe or socket returns EPIPE instead of killing the process.
+void ignore_sigpipe_once();
+
+// A second open file description of the same pipe or FIFO (through /proc/self/fd), so one can
+// block in read/write and the other be O_NONBLOCK without an fcntl per call.
+result<unique_fd> reopen(int fd, int flags, const std::string& object);
+
+}  // namespace ipcx::detail

@@ -1,0 +1,14 @@
+// Placeholder until this mechanism is written.
+#include "transport/transport.hpp"
+
+namespace ipcx::detail {
+
+result<transport_ptr> open_fifo(const address& a, open_mode, const channel_options&) {
+  return fail(errc::not_supported, "open_fifo", a.to_string());
+}
+
+result<void> remove_fifo(const address& a) {
+  return fail(errc::not_supported, "remove_fifo", a.to_string());
+}
+
+}  // namespace ipcx::detail
