@@ -1,4 +1,14 @@
 // The ipcx benchmark: every mechanism, as ipcx and as the raw system calls, in one run.
+//
+// For each mechanism, message size and placement (both processes on one core, or one on each of
+// two cores) two processes play ping-pong, once through ipcx channels and once through the plain
+// system calls a C programmer would write (write/read, mq_send/mq_receive, msgsnd/msgrcv...). The
+// two implementations run in alternating repetitions in the same pair of processes, so drift in
+// the machine's load affects both alike; the table reports the median over repetitions of each
+// repetition's percentiles, and the ratio of the ipcx and raw p50s. docs/bench.md has the method.
+//
+//   ipcx::bench::options opts{.quick = true, .only = {"pipe", "mq"}};
+//   return ipcx::bench::run(opts);
 #pragma once
 
 #include <string>
@@ -8,10 +18,18 @@ namespace ipcx::bench {
 
 struct options {
   bool quick = false;
-  std::string json_path;  // empty: no JSON
+  std::string json_path;          // empty: no JSON
+  std::vector<std::string> only;  // mechanism names ("pipe", "sysv-mq"...); empty: all
+  std::string placement;          // "same-core", "cross-core"; empty: both
+  int reps = 0;                   // repetitions per implementation; 0: the mode's default
+  int round_trips = 0;            // timed round trips per repetition; 0: the mode's default
 };
 
-// Runs the benchmark, prints the table; returns the process exit code.
+// The mechanism names `only` accepts, in table order.
+const std::vector<std::string>& mechanism_names();
+
+// Runs the benchmark, prints the table on stdout and progress on stderr; returns the exit code
+// (0, or 1 when any row failed).
 int run(const options& opts);
 
 }  // namespace ipcx::bench

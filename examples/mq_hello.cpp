@@ -78,8 +78,8 @@ int send_hello(const std::string& name) {
 int run() {
   std::string name = "mq:/ipcx-example-hello-" + std::to_string(::getpid());
   // The host's limits cap these (here: /proc/sys/fs/mqueue/msg_max and msgsize_max).
-  auto queue = ipcx::channel::create(
-      name, {.max_message = 64, .capacity = 4, .remove_on_close = true});
+  auto queue =
+      ipcx::channel::create(name, {.max_message = 64, .capacity = 4, .remove_on_close = true});
   if (!queue) return failure(queue.error().message());
   say("created ", name, " (messages up to ", queue->info().max_message, " bytes, 4 at most)");
 

@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include <array>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>

@@ -138,7 +138,9 @@ int parent(ipcx::channel& to_child, pid_t pid) {
   auto report = recv_text(to_child);
   if (!report) return failure(report.error().message());
   std::string expected = "SIGUSR1 from " + std::to_string(::getpid());
-  if (*report != expected) return failure("child reports \"", *report, "\", expected \"", expected, '"');
+  if (*report != expected) {
+    return failure("child reports \"", *report, "\", expected \"", expected, '"');
+  }
   say("child reports \"", *report, '"');
   return 0;
 }
@@ -158,7 +160,9 @@ int run() {
   int child_status = 0;
   if (::waitpid(pid, &child_status, 0) < 0) return failure("waitpid: ", std::strerror(errno));
   if (status != 0) return status;
-  if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0) return failure("the child failed");
+  if (!WIFEXITED(child_status) || WEXITSTATUS(child_status) != 0) {
+    return failure("the child failed");
+  }
   return 0;
 }
 

@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
     // code. Usage errors exit 2 rather than CLI11's 10x codes, reported as one line like every
     // other ipcx error instead of CLI11's two.
     if (e.get_name() == "RuntimeError" || e.get_exit_code() == 0) return app.exit(e);
+    // CLI11 takes an unknown command for a missing one; name it instead.
+    if (e.get_name() == "RequiredError" && app.get_subcommands().empty() && argc > 1 &&
+        argv[1][0] != '-') {
+      std::fprintf(stderr, "ipcx: unknown command \"%s\"; expected send, recv, rm or bench\n",
+                   argv[1]);
+      return ipcx::cli::exit_usage;
+    }
     std::fprintf(stderr, "ipcx: %s (ipcx --help for usage)\n", e.what());
     return ipcx::cli::exit_usage;
   } catch (const std::exception& e) {

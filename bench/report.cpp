@@ -1,0 +1,223 @@
+// Statistics over repetitions, the stdout table and the JSON file.
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "row.hpp"
+
+namespace ipcx::bench {
+namespace {
+
+std::uint64_t nearest_rank(std::span<const std::uint64_t> sorted, double p) {
+  auto n = static_cast<double>(sorted.size());
+  auto rank = static_cast<std::size_t>(std::ceil(p * n));
+  if (rank == 0) rank = 1;
+  return sorted[std::min(rank, sorted.size()) - 1];
+}
+
+// The median of a few values; the mean of the middle two for an even count.
+std::uint64_t median(std::vector<std::uint64_t> values) {
+  std::sort(values.begin(), values.end());
+  std::size_t n = values.size();
+  if (n % 2 == 1) return values[n / 2];
+  return (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+std::string microseconds(std::optional<std::uint64_t> ns) {
+  if (!ns) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", static_cast<double>(*ns) / 1000.0);
+  return text;
+}
+
+const char* status_name(row_status s) {
+  switch (s) {
+    case row_status::ok: return "ok";
+    case row_status::not_available: return "n/a";
+    case row_status::failed: return "error";
+  }
+  return "error";
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char escaped[8];
+          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
+          out += escaped;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+template <typename T>
+std::string json_number(const std::optional<T>& v) {
+  if (!v) return "null";
+  if constexpr (std::is_floating_point_v<T>) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4g", *v);
+    return text;
+  } else {
+    return std::to_string(*v);
+  }
+}
+
+struct table_line {
+  const row* raw = nullptr;
+  const row* ipcx = nullptr;
+};
+
+}  // namespace
+
+rep_stats summarize(std::span<std::uint64_t> samples) {
+  std::sort(samples.begin(), samples.end());
+  rep_stats s;
+  s.p50 = nearest_rank(samples, 0.50);
+  s.p99 = nearest_rank(samples, 0.99);
+  s.p999 = nearest_rank(samples, 0.999);
+  s.max = samples.back();
+  s.samples = samples.size();
+  return s;
+}
+
+void aggregate(std::span<const rep_stats> reps, row& out) {
+  if (reps.empty()) return;
+  std::vector<std::uint64_t> p50, p99, p999;
+  std::uint64_t max = 0, samples = 0;
+  for (const auto& r : reps) {
+    p50.push_back(r.p50);
+    p99.push_back(r.p99);
+    p999.push_back(r.p999);
+    max = std::max(max, r.max);
+    samples += r.samples;
+  }
+  out.rtt_p50_ns = median(p50);
+  out.rtt_p99_ns = median(p99);
+  out.rtt_p999_ns = median(p999);
+  out.rtt_max_ns = max;
+  out.samples = samples;
+  out.reps = static_cast<int>(reps.size());
+  out.rep_p50_min_ns = *std::min_element(p50.begin(), p50.end());
+  out.rep_p50_max_ns = *std::max_element(p50.begin(), p50.end());
+}
+
+void print_table(const std::vector<row>& rows, std::FILE* out) {
+  // Pair each raw row with the ipcx row of the same mechanism, size and placement, in the order
+  // the rows were measured.
+  std::vector<table_line> lines;
+  for (const auto& r : rows) {
+    auto same = [&](const table_line& l) {
+      const row* any = l.raw ? l.raw : l.ipcx;
+      return any->kind == r.kind && any->mode == r.mode && any->mechanism == r.mechanism &&
+             any->size == r.size && any->placement == r.placement;
+    };
+    auto it = std::find_if(lines.begin(), lines.end(), same);
+    if (it == lines.end()) {
+      lines.push_back({});
+      it = lines.end() - 1;
+    }
+    (r.impl == "raw" ? it->raw : it->ipcx) = &r;
+  }
+
+  std::vector<std::string> notes;
+  auto cells = [&](const row* r) {
+    std::string text[3];
+    if (r == nullptr) {
+      text[0] = text[1] = text[2] = "-";
+    } else if (r->status != row_status::ok) {
+      notes.push_back(r->mechanism + " " + std::to_string(r->size) + " B " + r->placement + " " +
+                      r->impl + ": " + status_name(r->status) + ": " + r->note);
+      text[0] = std::string(status_name(r->status)) + "[" + std::to_string(notes.size()) + "]";
+      text[1] = text[2] = "";
+    } else {
+      text[0] = microseconds(r->rtt_p50_ns);
+      text[1] = microseconds(r->rtt_p99_ns);
+      text[2] = microseconds(r->rtt_p999_ns);
+    }
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%9s %8s %8s", text[0].c_str(), text[1].c_str(),
+                  text[2].c_str());
+    return std::string(buffer);
+  };
+
+  std::fprintf(out, "round-trip latency in microseconds (median over repetitions of each "
+                    "repetition's percentile)\n\n");
+  std::fprintf(out, "%-15s %7s %-10s | %9s %8s %8s | %9s %8s %8s | %8s\n", "mechanism", "size",
+               "placement", "raw p50", "p99", "p99.9", "ipcx p50", "p99", "p99.9", "ipcx/raw");
+  std::string rule(15 + 1 + 7 + 1 + 10 + 3 + 27 + 3 + 27 + 3 + 8, '-');
+  std::fprintf(out, "%s\n", rule.c_str());
+  for (const auto& l : lines) {
+    const row* any = l.raw ? l.raw : l.ipcx;
+    std::string size = std::to_string(any->size) + " B";
+    std::string ratio = "-";
+    if (l.ipcx && l.ipcx->ratio_p50) {
+      char buffer[32];
+      double v = *l.ipcx->ratio_p50;
+      // '*' over the 1.05 goal, '!' over the 1.10 acceptance limit (judged on same-core rows).
+      std::snprintf(buffer, sizeof buffer, "%.3f%s", v, v > 1.10 ? " !" : v > 1.05 ? " *" : "  ");
+      ratio = buffer;
+    }
+    std::string raw_cells = cells(l.raw);
+    std::string ipcx_cells = cells(l.ipcx);
+    std::fprintf(out, "%-15s %7s %-10s | %s | %s | %8s\n", any->mechanism.c_str(), size.c_str(),
+                 any->placement.c_str(), raw_cells.c_str(), ipcx_cells.c_str(), ratio.c_str());
+  }
+  std::fprintf(out, "\n'*' ipcx above 1.05x raw (the goal), '!' above 1.10x (the limit); judge on "
+                    "same-core rows.\nsignal carries 7 bytes per message (one 64-bit value).\n");
+  if (!notes.empty()) {
+    std::fprintf(out, "\n");
+    for (std::size_t i = 0; i < notes.size(); ++i)
+      std::fprintf(out, "[%zu] %s\n", i + 1, notes[i].c_str());
+  }
+}
+
+bool write_json(const std::vector<row>& rows, const std::string& path) {
+  std::string text = "[\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const row& r = rows[i];
+    text += "  {";
+    text += "\"kind\": " + json_string(r.kind);
+    text += ", \"mode\": " + json_string(r.mode);
+    text += ", \"mechanism\": " + json_string(r.mechanism);
+    text += ", \"impl\": " + json_string(r.impl);
+    text += ", \"size\": " + std::to_string(r.size);
+    text += ", \"placement\": " + json_string(r.placement);
+    text += ", \"status\": " + json_string(status_name(r.status));
+    if (!r.note.empty()) text += ", \"note\": " + json_string(r.note);
+    text += ", \"rtt_p50_ns\": " + json_number(r.rtt_p50_ns);
+    text += ", \"rtt_p99_ns\": " + json_number(r.rtt_p99_ns);
+    text += ", \"rtt_p999_ns\": " + json_number(r.rtt_p999_ns);
+    text += ", \"rtt_max_ns\": " + json_number(r.rtt_max_ns);
+    text += ", \"samples\": " + std::to_string(r.samples);
+    if (r.reps) text += ", \"reps\": " + json_number(r.reps);
+    if (r.rep_p50_min_ns) text += ", \"rep_p50_min_ns\": " + json_number(r.rep_p50_min_ns);
+    if (r.rep_p50_max_ns) text += ", \"rep_p50_max_ns\": " + json_number(r.rep_p50_max_ns);
+    if (r.ratio_p50) text += ", \"ratio_p50\": " + json_number(r.ratio_p50);
+    if (r.msgs_per_s) text += ", \"msgs_per_s\": " + json_number(r.msgs_per_s);
+    if (r.bytes_per_s) text += ", \"bytes_per_s\": " + json_number(r.bytes_per_s);
+    text += i + 1 < rows.size() ? "},\n" : "}\n";
+  }
+  text += "]\n";
+  std::FILE* f = std::fopen(path.c_str(), "we");
+  if (f == nullptr) return false;
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  int saved = errno;
+  if (std::fclose(f) != 0 && ok) return false;
+  errno = saved;
+  return ok;
+}
+
+}  // namespace ipcx::bench

@@ -1,0 +1,326 @@
+// `ipcx bench`: the built CLI, run for real over a few mechanisms. Numbers are checked for sanity
+// (ordered percentiles, samples taken), never for speed: the test machine is shared and noisy.
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/process.hpp"
+#include "support/scratch.hpp"
+
+namespace {
+
+using ipcx::test::child_process;
+using namespace std::chrono_literals;
+
+// Just enough JSON for the bench's output: arrays, objects, strings, numbers, null, booleans.
+struct json {
+  enum class type { null, boolean, number, string, array, object } kind = type::null;
+  bool boolean = false;
+  double number = 0;
+  std::string string;
+  std::vector<json> array;
+  std::map<std::string, json> object;
+
+  bool has(const std::string& key) const { return object.count(key) != 0; }
+  const json& at(const std::string& key) const { return object.at(key); }
+};
+
+class json_parser {
+ public:
+  explicit json_parser(std::string text) : text_(std::move(text)) {}
+
+  std::optional<json> parse() {
+    auto v = value();
+    skip_space();
+    if (!v || pos_ != text_.size()) return std::nullopt;
+    return v;
+  }
+
+ private:
+  void skip_space() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool eat(char c) {
+    skip_space();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool word(const char* w) {
+    std::string_view s(w);
+    if (text_.compare(pos_, s.size(), s) != 0) return false;
+    pos_ += s.size();
+    return true;
+  }
+  std::optional<std::string> string_value() {
+    if (!eat('"')) return std::nullopt;
+    std::string out;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      char c = text_[pos_++];
+      if (c == '\\' && pos_ < text_.size()) {
+        char e = text_[pos_++];
+        if (e == 'n') out += '\n';
+        else if (e == 't') out += '\t';
+        else if (e == 'u') pos_ += 4, out += '?';
+        else out += e;
+      } else {
+        out += c;
+      }
+    }
+    if (pos_ >= text_.size()) return std::nullopt;
+    ++pos_;
+    return out;
+  }
+  std::optional<json> value() {
+    skip_space();
+    if (pos_ >= text_.size()) return std::nullopt;
+    json v;
+    char c = text_[pos_];
+    if (c == '[') {
+      ++pos_;
+      v.kind = json::type::array;
+      if (eat(']')) return v;
+      do {
+        auto item = value();
+        if (!item) return std::nullopt;
+        v.array.push_back(std::move(*item));
+      } while (eat(','));
+      if (!eat(']')) return std::nullopt;
+    } else if (c == '{') {
+      ++pos_;
+      v.kind = json::type::object;
+      if (eat('}')) return v;
+      do {
+        auto key = string_value();
+        if (!key || !eat(':')) return std::nullopt;
+        auto item = value();
+        if (!item) return std::nullopt;
+        v.object.emplace(std::move(*key), std::move(*item));
+      } while (eat(','));
+      if (!eat('}')) return std::nullopt;
+    } else if (c == '"') {
+      auto s = string_value();
+      if (!s) return std::nullopt;
+      v.kind = json::type::string;
+      v.string = std::move(*s);
+    } else if (word("null")) {
+      v.kind = json::type::null;
+    } else if (word("true") || word("false")) {
+      v.kind = json::type::boolean;
+      v.boolean = text_[pos_ - 1] == 'e' && text_[pos_ - 2] == 'u';
+    } else {
+      const char* start = text_.c_str() + pos_;
+      char* end = nullptr;
+      v.number = std::strtod(start, &end);
+      if (end == start) return std::nullopt;
+      v.kind = json::type::number;
+      pos_ += static_cast<std::size_t>(end - start);
+    }
+    return v;
+  }
+
+  std::string text_;
+  std::size_t pos_ = 0;
+};
+
+std::optional<json> read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return json_parser(text.str()).parse();
+}
+
+int online_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return CPU_COUNT(&set);
+}
+
+// Names a bench run with this pid may have left in /tmp or /dev/mqueue.
+std::vector<std::string> bench_leftovers(pid_t pid) {
+  std::vector<std::string> found;
+  std::string prefix = "ipcx-bench-" + std::to_string(pid) + "-";
+  for (const char* dir : {"/tmp", "/dev/mqueue"}) {
+    DIR* d = ::opendir(dir);
+    if (d == nullptr) continue;
+    while (dirent* e = ::readdir(d))
+      if (std::string_view(e->d_name).starts_with(prefix))
+        found.push_back(std::string(dir) + "/" + e->d_name);
+    ::closedir(d);
+  }
+  return found;
+}
+
+class BenchCommand : public ipcx::test::ipc_test {
+ protected:
+  void TearDown() override {
+    ::unlink(json_path_.c_str());
+    ipc_test::TearDown();
+  }
+
+  // Runs `ipcx bench ARGS --json FILE`; returns the exit status.
+  int run_bench(std::vector<std::string> args, std::chrono::milliseconds limit = 90s) {
+    args.insert(args.begin(), "bench");
+    args.push_back("--json");
+    args.push_back(json_path_);
+    auto child = child_process::program(ipcx::test::built_program("ipcx"), args);
+    int status = child.wait_exit(limit);
+    stdout_ = child.stdout_text();
+    stderr_ = child.stderr_text();
+    pid_ = child.pid();
+    return status;
+  }
+
+  // The rows of the JSON file, each checked for the keys every latency row has.
+  std::vector<json> rows() {
+    auto doc = read_json(json_path_);
+    EXPECT_TRUE(doc.has_value()) << "not valid JSON: " << json_path_;
+    if (!doc) return {};
+    EXPECT_EQ(doc->kind, json::type::array);
+    for (const auto& r : doc->array) {
+      for (const char* key : {"kind", "mode", "mechanism", "impl", "size", "placement", "status",
+                              "rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "samples"})
+        EXPECT_TRUE(r.has(key)) << "a row without \"" << key << "\"";
+    }
+    return doc->array;
+  }
+
+  std::string json_path_ = scratch_.path("bench.json");
+  std::string stdout_;
+  std::string stderr_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(BenchCommand, QuickRunOverPipeAndMqWritesSaneRowsForEveryCase) {
+  ASSERT_EQ(run_bench({"--quick", "--only", "pipe,mq"}), 0) << stdout_ << stderr_;
+  std::set<std::string> seen;
+  for (const auto& r : rows()) {
+    std::string mechanism = r.at("mechanism").string;
+    std::string placement = r.at("placement").string;
+    std::string impl = r.at("impl").string;
+    auto size = static_cast<long>(r.at("size").number);
+    std::string name = mechanism + " " + impl + " " + std::to_string(size) + " " + placement;
+    seen.insert(name);
+    EXPECT_EQ(r.at("kind").string, "latency") << name;
+    EXPECT_EQ(r.at("mode").string, "default") << name;
+    EXPECT_TRUE(mechanism == "pipe" || mechanism == "mq") << name;
+    EXPECT_TRUE(impl == "raw" || impl == "ipcx") << name;
+    EXPECT_TRUE(size == 64 || size == 4096) << name;
+    EXPECT_TRUE(placement == "same-core" || placement == "cross-core") << name;
+    // Every row is measured: this host takes 4 KiB POSIX queue messages, and cross-core needs
+    // two CPUs.
+    if (placement == "cross-core" && online_cpus() < 2) {
+      EXPECT_EQ(r.at("status").string, "n/a") << name;
+      continue;
+    }
+    ASSERT_EQ(r.at("status").string, "ok") << name << ": " << (r.has("note") ? r.at("note").string : "");
+    double p50 = r.at("rtt_p50_ns").number, p99 = r.at("rtt_p99_ns").number,
+           p999 = r.at("rtt_p999_ns").number, max = r.at("rtt_max_ns").number;
+    EXPECT_GT(p50, 0) << name;
+    EXPECT_LE(p50, p99) << name;
+    EXPECT_LE(p99, p999) << name;
+    EXPECT_LE(p999, max) << name;
+    EXPECT_GT(r.at("samples").number, 0) << name;
+    if (impl == "ipcx") EXPECT_GT(r.at("ratio_p50").number, 0) << name;
+  }
+  EXPECT_EQ(seen.size(), 16u) << "2 mechanisms x 2 sizes x 2 placements x 2 implementations";
+  EXPECT_NE(stdout_.find("ipcx/raw"), std::string::npos) << stdout_;
+  EXPECT_NE(stdout_.find("mq               4096 B same-core"), std::string::npos) << stdout_;
+  EXPECT_NE(stderr_.find("[8/8] mq 4096 B same-core"), std::string::npos) << stderr_;
+  EXPECT_EQ(bench_leftovers(pid_), std::vector<std::string>{});
+}
+
+TEST_F(BenchCommand, RepsAndRoundTripsSetTheSamplesOfEveryRow) {
+  ASSERT_EQ(run_bench({"--only", "mq", "--placement", "same-core", "--reps", "2",
+                       "--round-trips", "20"}),
+            0)
+      << stdout_ << stderr_;
+  auto all = rows();
+  EXPECT_EQ(all.size(), 4u) << "mq: 2 sizes x 2 implementations, same-core only";
+  for (const auto& r : all) {
+    EXPECT_EQ(r.at("placement").string, "same-core");
+    EXPECT_EQ(r.at("status").string, "ok");
+    EXPECT_EQ(r.at("samples").number, 40);
+    EXPECT_EQ(r.at("reps").number, 2);
+  }
+}
+
+TEST_F(BenchCommand, ResponderThatDiesFailsItsRowAndTheRunButNotTheOtherImplementation) {
+  ::setenv("IPCX_BENCH_FAULT", "ipcx:exit", 1);
+  int status = run_bench({"--only", "pipe", "--placement", "same-core", "--reps", "1",
+                          "--round-trips", "20"},
+                         30s);
+  ::unsetenv("IPCX_BENCH_FAULT");
+  EXPECT_EQ(status, 1) << stdout_ << stderr_;
+  for (const auto& r : rows()) {
+    std::string size = std::to_string(static_cast<long>(r.at("size").number));
+    if (r.at("impl").string == "raw") {
+      EXPECT_EQ(r.at("status").string, "ok") << size;
+    } else {
+      EXPECT_EQ(r.at("status").string, "error") << size;
+      // The initiator's next call sees the responder gone: its write, or its read.
+      const std::string& note = r.at("note").string;
+      EXPECT_TRUE(note.find("end of stream") != std::string::npos ||
+                  note.find("broken pipe") != std::string::npos)
+          << note;
+    }
+  }
+}
+
+TEST_F(BenchCommand, ResponderThatHangsIsKilledAfterTheRepetitionLimit) {
+  ::setenv("IPCX_BENCH_FAULT", "ipcx:hang", 1);
+  ::setenv("IPCX_BENCH_REP_LIMIT_MS", "200", 1);
+  auto started = std::chrono::steady_clock::now();
+  int status = run_bench({"--only", "mq", "--placement", "same-core", "--reps", "1",
+                          "--round-trips", "20"},
+                         30s);
+  auto took = std::chrono::steady_clock::now() - started;
+  ::unsetenv("IPCX_BENCH_FAULT");
+  ::unsetenv("IPCX_BENCH_REP_LIMIT_MS");
+  EXPECT_EQ(status, 1) << stdout_ << stderr_;
+  EXPECT_LT(took, 10s);
+  for (const auto& r : rows()) {
+    if (r.at("impl").string != "ipcx") continue;
+    EXPECT_EQ(r.at("status").string, "error");
+    EXPECT_NE(r.at("note").string.find("killed"), std::string::npos) << r.at("note").string;
+  }
+  EXPECT_EQ(bench_leftovers(pid_), std::vector<std::string>{});
+}
+
+TEST_F(BenchCommand, WrongSequenceNumberFailsTheRow) {
+  ::setenv("IPCX_BENCH_FAULT", "raw:bad-seq", 1);
+  int status = run_bench({"--only", "sysv-mq", "--placement", "same-core", "--reps", "1",
+                          "--round-trips", "20"},
+                         30s);
+  ::unsetenv("IPCX_BENCH_FAULT");
+  EXPECT_EQ(status, 1) << stdout_ << stderr_;
+  for (const auto& r : rows()) {
+    if (r.at("impl").string != "raw") continue;
+    EXPECT_EQ(r.at("status").string, "error");
+    EXPECT_NE(r.at("note").string.find("sequence"), std::string::npos) << r.at("note").string;
+  }
+}
+
+TEST_F(BenchCommand, UnknownMechanismIsAUsageError) {
+  EXPECT_EQ(run_bench({"--only", "pipe,carrier-pigeon"}, 10s), 2) << stderr_;
+  EXPECT_NE(stderr_.find("carrier-pigeon"), std::string::npos) << stderr_;
+}
+
+}  // namespace
