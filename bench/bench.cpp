@@ -94,6 +94,7 @@ int run(const options& opts) {
         spec.warmup = std::max(50, spec.round_trips / 10);
         spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
         spec.sysv_key_base = key_base;
+        spec.sched = opts.sched;
         cases.emplace_back(std::move(spec), &m);
       }
     }

@@ -21,6 +21,7 @@ struct options {
   std::string json_path;          // empty: no JSON
   std::vector<std::string> only;  // mechanism names ("pipe", "sysv-mq"...); empty: all
   std::string placement;          // "same-core", "cross-core"; empty: both
+  std::string sched = "auto";     // "fifo", "other", or "auto" (fifo when permitted)
   int reps = 0;                   // repetitions per implementation; 0: the mode's default
   int round_trips = 0;            // timed round trips per repetition; 0: the mode's default
 };

@@ -229,7 +229,11 @@ int signal_main(session& s) {
     if (!signal_fd) raw_failed(s, "signalfd", "");
   }
   std::optional<channel> self, peer;
-  keep(s, channel::open("signal:self"), self);
+  keep(s, channel::create("signal:self"), self);
+  // join("signal:PID") refuses a process that does not block the signal yet (it would die of
+  // it), so each side listens first and joins once the other says it listens.
+  s.tell_peer("listening");
+  if (!s.hear_peer()) return 1;
   keep(s, channel::join("signal:" + std::to_string(s.peer_pid())), peer);
   signal_endpoint raw(s.peer_pid(), raw_signal(), signal_fd.get());
   auto ix = ipcx_side(peer, self);

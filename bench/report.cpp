@@ -177,6 +177,20 @@ void print_table(const std::vector<row>& rows, std::FILE* out) {
   }
   std::fprintf(out, "\n'*' ipcx above 1.05x raw (the goal), '!' above 1.10x (the limit); judge on "
                     "same-core rows.\nsignal carries 7 bytes per message (one 64-bit value).\n");
+  bool fifo = false, other = false;
+  for (const auto& r : rows) {
+    fifo = fifo || r.sched == "fifo";
+    other = other || r.sched == "other";
+  }
+  if (fifo && !other)
+    std::fprintf(out, "The pairs ran SCHED_FIFO (priority 1): on one core each side blocks in "
+                      "every receive.\n");
+  else if (other && !fifo)
+    std::fprintf(out, "The pairs ran under the default scheduling policy (SCHED_FIFO was not "
+                      "used): same-core\nrows may switch between two wake-up paths; see "
+                      "docs/bench.md.\n");
+  else if (fifo && other)
+    std::fprintf(out, "Some pairs ran SCHED_FIFO, some not: the JSON's \"sched\" says which.\n");
   if (!notes.empty()) {
     std::fprintf(out, "\n");
     for (std::size_t i = 0; i < notes.size(); ++i)
@@ -195,6 +209,7 @@ bool write_json(const std::vector<row>& rows, const std::string& path) {
     text += ", \"impl\": " + json_string(r.impl);
     text += ", \"size\": " + std::to_string(r.size);
     text += ", \"placement\": " + json_string(r.placement);
+    if (!r.sched.empty()) text += ", \"sched\": " + json_string(r.sched);
     text += ", \"status\": " + json_string(status_name(r.status));
     if (!r.note.empty()) text += ", \"note\": " + json_string(r.note);
     text += ", \"rtt_p50_ns\": " + json_number(r.rtt_p50_ns);

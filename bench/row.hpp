@@ -25,6 +25,7 @@ struct row {
   std::string impl;              // "ipcx" or "raw"
   std::size_t size = 0;          // message bytes
   std::string placement;         // "cross-core" or "same-core"
+  std::string sched;             // the pair's scheduling policy: "fifo" or "other"
   row_status status = row_status::ok;
   std::string note;              // why n/a, or the error
 

@@ -51,6 +51,23 @@ std::string errno_text(const char* what) {
 session::session(const case_spec& spec, int initiator_report_fd, int responder_report_fd)
     : spec_(spec), report_fd_(initiator_report_fd), other_report_fd_(responder_report_fd) {
   pin_to(spec_.cpu_initiator);
+  // SCHED_FIFO, inherited by the responder: between two tasks of equal real-time priority a
+  // wake-up never preempts, so on one core every round trip takes the same path (each side
+  // blocks in its receive). Under the default policy whether the woken task preempts the sender
+  // depends on both tasks' recent run times, and a few nanoseconds more user code can flip a
+  // repetition from one path to the other (a 15% step on unix stream sockets).
+  bool fifo = false;
+  if (spec_.sched != "other") {
+    sched_param param{};
+    param.sched_priority = 1;
+    fifo = ::sched_setscheduler(0, SCHED_FIFO, &param) == 0;
+    if (!fifo && spec_.sched == "fifo") {
+      std::string why = errno_text("sched_setscheduler(SCHED_FIFO)");
+      unavailable(impl::raw, row_status::failed, why);
+      unavailable(impl::ipcx, row_status::failed, why);
+    }
+  }
+  report(fifo ? "sched fifo" : "sched other");
 }
 
 session::~session() {
@@ -288,7 +305,9 @@ bool drain(report_stream& s) {
   return progress;
 }
 
-void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2]) {
+// Applies one report line. `reported[i]` is set when implementation i failed by its own report.
+void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2],
+           bool reported[2]) {
   auto which = [&](std::string_view name) -> int {
     if (name == "raw") return 0;
     if (name == "ipcx") return 1;
@@ -301,6 +320,10 @@ void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2]
   std::string who = line.substr(space1 + 1, space2 == std::string::npos ? std::string::npos
                                                                         : space2 - space1 - 1);
   std::string rest = space2 == std::string::npos ? "" : line.substr(space2 + 1);
+  if (verb == "sched") {
+    rows[0]->sched = rows[1]->sched = who;
+    return;
+  }
   int i = which(who);
   if (i < 0) return;
   if (verb == "rep") {
@@ -324,6 +347,7 @@ void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2]
     }
   } else if (verb == "fail") {
     if (rows[i]->status == row_status::not_available) return;
+    reported[i] = true;
     if (rows[i]->status == row_status::ok) {
       rows[i]->status = row_status::failed;
       rows[i]->note = rest;
@@ -407,10 +431,11 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
         killed_why = initiator.eof ? "the responder did not exit after the initiator finished"
                                    : responder.done
                                          ? "the initiator did not finish after the responder"
-                                         : "the responder died";
+                                         : "the responder exited before finishing";
       } else {
-        killed_why = "no progress for " + std::to_string(current_limit / 1'000'000'000) +
-                     " s: killed";
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(current_limit) / 1e9);
+        killed_why = std::string("no progress for ") + seconds + " s: killed";
       }
       break;
     }
@@ -432,7 +457,11 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
         deadline = now_ns() + current_limit;
       }
     }
-    if ((initiator.eof || responder.eof) && !grace) grace = now_ns() + exit_grace_ns;
+    // The other process gets a moment to finish and report. A responder that left without
+    // finishing leaves the initiator blocked for good on some mechanisms (a queue has no
+    // hang-up), so that wait is short.
+    if ((initiator.eof || responder.eof) && !grace)
+      grace = now_ns() + (initiator.eof || responder.done ? exit_grace_ns : exit_grace_ns / 4);
   }
   if (!killed_why.empty()) {
     ::kill(-pid, SIGKILL);
@@ -455,8 +484,9 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
 
   row* rows[2] = {&out.raw, &out.ipcx};
   std::vector<rep_stats> reps[2];
-  for (const auto& line : responder.lines) apply(line, rows, reps);
-  for (const auto& line : initiator.lines) apply(line, rows, reps);
+  bool reported[2] = {false, false};
+  for (const auto& line : responder.lines) apply(line, rows, reps, reported);
+  for (const auto& line : initiator.lines) apply(line, rows, reps, reported);
 
   std::string case_error = killed_why;
   if (case_error.empty() && WIFSIGNALED(status))
@@ -464,11 +494,16 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
   if (case_error.empty() && !initiator.done) case_error = "the initiator stopped early";
   for (int i = 0; i < 2; ++i) {
     row& r = *rows[i];
+    const row& other = *rows[1 - i];
     if (r.status == row_status::ok && static_cast<int>(reps[i].size()) != spec.reps) {
+      // Both implementations share the pair of processes: one failing stops the other too.
+      std::string why = other.status == row_status::failed && reported[1 - i]
+                            ? "stopped when " + other.impl + " failed"
+                        : case_error.empty() ? std::string("incomplete")
+                                             : case_error;
       r.status = row_status::failed;
-      r.note = (case_error.empty() ? std::string("incomplete") : case_error) + " after " +
-               std::to_string(reps[i].size()) + " of " + std::to_string(spec.reps) +
-               " repetitions";
+      r.note = why + " after " + std::to_string(reps[i].size()) + " of " +
+               std::to_string(spec.reps) + " repetitions";
     } else if (r.status == row_status::failed && !killed_why.empty() &&
                r.note.find(killed_why) == std::string::npos) {
       r.note += " (" + killed_why + ")";

@@ -49,6 +49,9 @@ struct case_spec {
   int warmup = 100;        // untimed, before each repetition
   std::string tag;         // "ipcx-bench-PID-N": every named object of the case contains it
   long sysv_key_base = 0;  // keys sysv_key_base + 0..3 belong to the case
+  // "fifo": both processes SCHED_FIFO priority 1, required; "other": the default policy; "auto":
+  // SCHED_FIFO when permitted, else the default.
+  std::string sched = "auto";
 
   std::string path(std::string_view stem) const { return "/tmp/" + tag + "-" + std::string(stem); }
   std::string ipc_name(std::string_view stem) const { return "/" + tag + "-" + std::string(stem); }
@@ -176,7 +179,7 @@ bool session::initiate(Endpoint& ep, impl which) {
       return false;
     }
     if (static_cast<std::size_t>(got) != size || get_seq(rx, size) != (seq & mask)) {
-      report_failure(which, "reply " + std::to_string(seq) + ": expected " +
+      report_failure(which, "initiator: reply " + std::to_string(seq) + ": expected " +
                                 std::to_string(size) + " bytes with sequence " +
                                 std::to_string(seq & mask) + ", got " + std::to_string(got) +
                                 " bytes with sequence " + std::to_string(get_seq(rx, size)));
@@ -205,7 +208,7 @@ bool session::respond(Endpoint& ep, impl which) {
       return false;
     }
     if (static_cast<std::size_t>(got) != size || get_seq(rx, size) != (seq & mask)) {
-      report_failure(which, "message " + std::to_string(seq) + ": expected " +
+      report_failure(which, "responder: message " + std::to_string(seq) + ": expected " +
                                 std::to_string(size) + " bytes with sequence " +
                                 std::to_string(seq & mask) + ", got " + std::to_string(got) +
                                 " bytes with sequence " + std::to_string(get_seq(rx, size)));

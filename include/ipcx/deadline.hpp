@@ -39,8 +39,9 @@ class deadline {
 
   // Time left, zero when expired; meaningless for never().
   clock::duration remaining() const noexcept {
-    auto left = when_ - clock::now();
-    return left > clock::duration::zero() ? left : clock::duration::zero();
+    // Compared before subtracting: immediate() is time_point::min(), and min() - now overflows.
+    auto now = clock::now();
+    return when_ > now ? when_ - now : clock::duration::zero();
   }
   // For poll(2): -1 for never, else milliseconds left rounded up so a wait never ends early.
   int poll_timeout_ms() const noexcept;

@@ -81,7 +81,7 @@ result<void> framed_stream::fill(const stream_end& end, std::size_t needed, dead
   if (buffer_.size() < needed) {
     // Keep the unread bytes, drop the consumed ones, and grow only as far as the frame needs.
     std::vector<std::byte> bigger(std::max(needed, min_buffer));
-    std::memcpy(bigger.data(), buffer_.data() + begin_, end_ - begin_);
+    if (end_ > begin_) std::memcpy(bigger.data(), buffer_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
     buffer_ = std::move(bigger);

@@ -1,10 +1,13 @@
 // fifo:/path: a named pipe carrying length-prefixed frames.
 //
 // create() makes the FIFO (mkfifo, options.permissions, fails with EEXIST); join() requires an
-// existing FIFO; open() does either. A FIFO carries one direction, so the channel opens its ends
-// lazily: the first recv (or wait_fd()) opens the read end, the first send the write end. A
-// channel that only sends therefore never holds a read end, which would hide from it whether a
-// receiver exists (no ENXIO wait, no EPIPE when the receiver goes).
+// existing FIFO; open() does either. A FIFO carries one direction. The creator is taken to be the
+// receiver, as with a queue: create() opens the read end at once, so senders can write (up to the
+// pipe's buffer) before its first recv. A joiner opens an end only when it first uses it: its first
+// send opens the write end, its first recv (or wait_fd()) the read end. A joining sender therefore
+// holds no read end of its own, which would hide whether a receiver exists (no waiting for one, no
+// EPIPE when it goes). The flip side: a creator that sends holds a read end, so its sends do not
+// wait for a receiver; to send into a FIFO someone else reads, join it.
 //
 // Design:
 // - Opening the write end waits for a receiver. With a deadline it retries
@@ -26,8 +29,8 @@
 // - join() checks that this process may read or write the FIFO (faccessat), so a receiver without
 //   permission fails at join with EACCES naming the path, not at its first recv.
 //
-// wait_fd(): the read end. Calling it opens the read end (it makes the channel a receiver). Until a
-// writer has come, the descriptor polls neither readable nor hung up.
+// wait_fd(): the read end, opened by the call if the channel is a joiner that has not received yet
+// (polling makes it a receiver). Until a writer has come, it polls neither readable nor hung up.
 //
 // Several writers may share one FIFO; the kernel keeps a write of at most PIPE_BUF bytes whole,
 // so their frames do not interleave only while messages are at most PIPE_BUF - 4 bytes.
@@ -70,16 +73,15 @@ std::unexpected<error> not_a_fifo(mode_t mode, std::string operation, const std:
                                  std::move(operation), path,
                                  "the path is a symbolic link; FIFOs are not reached through "
                                  "links"));
-  return std::unexpected(error(std::make_error_code(std::errc::not_supported),
-                               std::move(operation), path,
+  return std::unexpected(error(std::make_error_code(std::errc::not_supported), std::move(operation),
+                               path,
                                std::string("the path is ") + file_kind(mode) + ", not a FIFO"));
 }
 
 // lstat: ENOENT when missing, an error when it is not a FIFO.
 result<void> expect_fifo(const std::string& path, const std::string& operation) {
   struct stat st {};
-  if (sys([&] { return ::lstat(path.c_str(), &st); }) != 0)
-    return fail_errno(errno, "lstat", path);
+  if (sys([&] { return ::lstat(path.c_str(), &st); }) != 0) return fail_errno(errno, "lstat", path);
   if (!S_ISFIFO(st.st_mode)) return not_a_fifo(st.st_mode, operation, path);
   return {};
 }
@@ -101,9 +103,9 @@ result<std::size_t> frame_limit(const channel_options& options, const std::strin
   std::size_t max = options.max_message ? options.max_message : framed_stream::default_max_message;
   // The frame header holds a 32-bit length.
   if (max > UINT32_MAX)
-    return std::unexpected(error(std::make_error_code(std::errc::invalid_argument), "fifo", object,
-                                 "max_message " + std::to_string(max) +
-                                     " exceeds the 32-bit frame length"));
+    return std::unexpected(
+        error(std::make_error_code(std::errc::invalid_argument), "fifo", object,
+              "max_message " + std::to_string(max) + " exceeds the 32-bit frame length"));
   return max;
 }
 
@@ -126,6 +128,11 @@ class fifo_transport final : public transport {
 
   result<void> send(std::span<const std::byte> message, deadline until) override {
     if (!write_) [[unlikely]] {
+      // Refused before waiting for a reader; framed_stream checks it again on every send.
+      if (message.size() > frames_.max_message())
+        return fail(errc::message_too_large, "send", object_,
+                    std::to_string(message.size()) + " bytes, the channel's maximum is " +
+                        std::to_string(frames_.max_message()));
       auto opened = open_write_end(until);
       if (!opened) return opened;
     }
@@ -133,11 +140,11 @@ class fifo_transport final : public transport {
       auto twin = write_twin();
       if (!twin) return twin;
     }
-    return frames_.send({.blocking = write_.get(),
-                         .nonblocking = write_nonblocking_ ? write_nonblocking_.get()
-                                                           : write_.get(),
-                         .socket = false},
-                        message, until);
+    return frames_.send(
+        {.blocking = write_.get(),
+         .nonblocking = write_nonblocking_ ? write_nonblocking_.get() : write_.get(),
+         .socket = false},
+        message, until);
   }
 
   result<std::size_t> recv(std::span<std::byte> buffer, deadline until) override {
@@ -148,8 +155,8 @@ class fifo_transport final : public transport {
     if (!data_seen_) [[unlikely]] {
       // Polls the blocking descriptor: it was opened first, so it reports POLLHUP for any writer
       // that came after this read end (see the Design note).
-      auto ready = until.expired() ? poll_now(read_.get()) : wait_for(read_.get(), POLLIN, until,
-                                                                       object_);
+      auto ready =
+          until.expired() ? poll_now(read_.get()) : wait_for(read_.get(), POLLIN, until, object_);
       if (!ready) return std::unexpected(ready.error());
       if (!*ready) return fail(errc::timed_out, "recv", object_);
       data_seen_ = true;
@@ -175,7 +182,6 @@ class fifo_transport final : public transport {
 
   const address& where() const noexcept override { return where_; }
 
- private:
   // const because wait_fd() opens the read end too: polling is what makes a channel a receiver.
   result<void> open_read_end() const {
     // O_NONBLOCK: a blocking open for reading waits for a writer.
@@ -190,6 +196,7 @@ class fifo_transport final : public transport {
     return {};
   }
 
+ private:
   // An expired deadline's one attempt: a zero-timeout poll.
   result<bool> poll_now(int fd) const {
     pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
@@ -218,8 +225,8 @@ class fifo_transport final : public transport {
       if (fd.error() != std::errc::no_such_device_or_address) return std::unexpected(fd.error());
       if (until.expired())
         return fail(errc::timed_out, "send", object_, "no reader has the FIFO open");
-      auto pause = std::min<deadline::clock::duration>(std::chrono::milliseconds(2),
-                                                       until.remaining());
+      auto pause =
+          std::min<deadline::clock::duration>(std::chrono::milliseconds(2), until.remaining());
       auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(pause).count();
       timespec ts{.tv_sec = 0, .tv_nsec = static_cast<long>(ns)};
       (void)sys([&] { return ::nanosleep(&ts, nullptr); });
@@ -232,8 +239,8 @@ class fifo_transport final : public transport {
       // A non-blocking open for writing fails with ENXIO when no reader is left; a write would
       // fail with EPIPE, which is what the caller should see.
       if (twin.error() == std::errc::no_such_device_or_address)
-        return std::unexpected(error(std::make_error_code(std::errc::broken_pipe), "send",
-                                     object_, "no reader has the FIFO open"));
+        return std::unexpected(error(std::make_error_code(std::errc::broken_pipe), "send", object_,
+                                     "no reader has the FIFO open"));
       return std::unexpected(twin.error());
     }
     write_nonblocking_ = std::move(*twin);
@@ -255,14 +262,12 @@ class fifo_transport final : public transport {
 // is unknown until the first send or recv, whose open reports a missing permission precisely.
 result<void> check_access(const std::string& path) {
   for (int mode : {R_OK, W_OK}) {
-    if (sys([&] { return ::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS); }) == 0)
-      return {};
+    if (sys([&] { return ::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS); }) == 0) return {};
     if (errno != EACCES) return fail_errno(errno, "faccessat", path);
   }
-  return std::unexpected(error(std::make_error_code(std::errc::permission_denied), "faccessat",
-                               path,
-                               "the FIFO is neither readable nor writable by uid " +
-                                   std::to_string(::geteuid())));
+  return std::unexpected(
+      error(std::make_error_code(std::errc::permission_denied), "faccessat", path,
+            "the FIFO is neither readable nor writable by uid " + std::to_string(::geteuid())));
 }
 
 }  // namespace
@@ -277,8 +282,16 @@ result<transport_ptr> open_fifo(const address& where, open_mode mode,
   // open: create, or join what exists. The loop covers a FIFO removed between the two.
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (mode != open_mode::join) {
-      if (sys([&] { return ::mkfifo(path.c_str(), options.permissions); }) == 0)
-        return std::make_unique<fifo_transport>(where, *max, options.remove_on_close);
+      if (sys([&] { return ::mkfifo(path.c_str(), options.permissions); }) == 0) {
+        auto made = std::make_unique<fifo_transport>(where, *max, options.remove_on_close);
+        auto reading = made->open_read_end();
+        if (!reading) {
+          // A failed create leaves nothing behind.
+          (void)sys([&] { return ::unlink(path.c_str()); });
+          return std::unexpected(reading.error());
+        }
+        return made;
+      }
       if (errno != EEXIST || mode == open_mode::create) return fail_errno(errno, "mkfifo", path);
     }
     auto checked = expect_fifo(path, "join");

@@ -24,9 +24,12 @@
 //   detail; it is never returned and the offset stays on it (every later recv reports it again).
 // - Waiting for more. An inotify watch (IN_MODIFY) is armed when the channel is made, before its
 //   first read, so a write that lands after a read saw the end of the file always leaves an event
-//   behind: no wake-up is lost and nothing sleeps on a timer. The never-deadline path is a plain
-//   blocking read() of the inotify descriptor; with a deadline, poll() and then read(). One read
-//   drains every queued event; a stale event only costs one extra pread that finds nothing.
+//   behind: no wake-up is lost and nothing sleeps on a timer. Once a read since the last drain of
+//   the event queue has reached the end of the file, recv waits for an event before reading
+//   again, so a follower costs one inotify read and one pread per record, as the plain code. The
+//   never-deadline path is a plain blocking read() of the inotify descriptor; with a deadline,
+//   poll() and then read(). One read drains every queued event; a stale event only costs one
+//   extra pread that finds nothing.
 //   The inotify descriptor is blocking: the poll-then-read on the deadline path cannot block
 //   because a channel is used by one thread at a time (the brief's IN_NONBLOCK is not needed).
 // - A torn tail (the file ends inside a record) is a writer in the middle of its write, or a
@@ -183,6 +186,7 @@ class file_log final : public transport {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   std::uint64_t offset_ = 0;  // file offset of the next record, the one at buffer_[begin_]
+  bool seen_end_ = false;     // a pread since the last inotify drain reached the end of the file
 };
 
 result<void> file_log::lock_for_writing(deadline until) {
@@ -296,9 +300,12 @@ result<std::size_t> file_log::fill(std::size_t need) {
   }
   if (buffer_.size() < need) buffer_.resize(need);  // a record larger than any before
   auto at = static_cast<off_t>(offset_ + (end_ - begin_));
-  ssize_t n = sys([&] { return ::pread(fd_.get(), buffer_.data() + end_, buffer_.size() - end_, at); });
+  std::size_t room = buffer_.size() - end_;
+  ssize_t n = sys([&] { return ::pread(fd_.get(), buffer_.data() + end_, room, at); });
   if (n < 0) return fail_errno(errno, "pread", object());
   end_ += static_cast<std::size_t>(n);
+  // A regular file reads short only at its end (as it was at the moment of the read).
+  seen_end_ = static_cast<std::size_t>(n) < room;
   return static_cast<std::size_t>(n);
 }
 
@@ -307,6 +314,7 @@ result<void> file_log::drain_events() {
   alignas(inotify_event) std::byte events[64 * (sizeof(inotify_event) + 16)];
   if (sys([&] { return ::read(inotify_.get(), events, sizeof events); }) < 0)
     return fail_errno(errno, "read(inotify)", object());
+  seen_end_ = false;  // a write may have come before this drain: the file must be read again
   return {};
 }
 
@@ -356,29 +364,34 @@ result<std::size_t> file_log::recv(std::span<std::byte> out, deadline until) {
     auto taken = take_record(out, need);
     if (!taken) return std::unexpected(taken.error());
     if (*taken) return **taken;
-    auto got = fill(need);
-    if (!got) return std::unexpected(got.error());
-    if (*got > 0) continue;
-    if (end_ > begin_) {
-      // The file ends inside the record at offset_.
-      if (writers_idle)
-        return fail(errc::corrupt_record, "recv", object(),
-                    "torn record at offset " + std::to_string(offset_));
-      auto idle = wait_for_writers(until);
-      if (!idle) return std::unexpected(idle.error());
-      if (!*idle)
-        return fail(errc::timed_out, "recv", object(),
-                    "a writer is still writing the record at offset " + std::to_string(offset_));
-      writers_idle = true;
-      end_ = begin_;  // re-read the record from its start, as it is now that no write is running
+    if (begin_ == end_ && seen_end_) {
+      // Nothing buffered, and a read since the last drain of the inotify queue found the end of
+      // the file. The watch was armed before any read, so whatever was appended since that read
+      // has left an event: wait for it first, then read (one inotify read and one pread per
+      // record, as plain code does), and never sleep past a record.
+      writers_idle = false;
+      auto changed = wait_for_change(until);
+      if (!changed) return std::unexpected(changed.error());
+      if (!*changed) return fail(errc::timed_out, "recv", object());
       continue;
     }
-    // At the end of the file, between records. The watch was armed before any read, so a
-    // record appended since fill() saw the end has left an event: this cannot sleep past it.
-    writers_idle = false;
-    auto changed = wait_for_change(until);
-    if (!changed) return std::unexpected(changed.error());
-    if (!*changed) return fail(errc::timed_out, "recv", object());
+    auto got = fill(need);
+    if (!got) return std::unexpected(got.error());
+    if (*got > 0 || end_ == begin_) continue;  // parse what came, or wait at the end of the file
+    // The file ends inside the record at offset_.
+    if (writers_idle)
+      return fail(errc::corrupt_record, "recv", object(),
+                  "torn record at offset " + std::to_string(offset_));
+    auto idle = wait_for_writers(until);
+    if (!idle) return std::unexpected(idle.error());
+    if (!*idle)
+      return fail(errc::timed_out, "recv", object(),
+                  "a writer is still writing the record at offset " + std::to_string(offset_));
+    writers_idle = true;
+    // Re-read the record from its start, as it is now that no write is running (the pread must
+    // happen even though no inotify event may be queued).
+    end_ = begin_;
+    seen_end_ = false;
   }
 }
 

@@ -40,9 +40,9 @@ namespace {
 
 // One direction of a channel end.
 struct direction {
-  int fd = -1;           // the descriptor to read or write; -1 when the direction is unusable
-  unique_fd owned;       // holds fd when the channel closes it (not 0/1/2, not a shared fd)
-  unique_fd nonblocking; // private O_NONBLOCK twin, opened on the first call with a deadline
+  int fd = -1;            // the descriptor to read or write; -1 when the direction is unusable
+  unique_fd owned;        // holds fd when the channel closes it (not 0/1/2, not a shared fd)
+  unique_fd nonblocking;  // private O_NONBLOCK twin, opened on the first call with a deadline
   std::optional<error> unusable;  // why fd cannot be used (a stdio descriptor that is no pipe)
 };
 
@@ -60,9 +60,9 @@ result<std::size_t> frame_limit(const channel_options& options, const std::strin
   std::size_t max = options.max_message ? options.max_message : framed_stream::default_max_message;
   // The frame header holds a 32-bit length.
   if (max > UINT32_MAX)
-    return std::unexpected(error(std::make_error_code(std::errc::invalid_argument), "pipe", object,
-                                 "max_message " + std::to_string(max) +
-                                     " exceeds the 32-bit frame length"));
+    return std::unexpected(
+        error(std::make_error_code(std::errc::invalid_argument), "pipe", object,
+              "max_message " + std::to_string(max) + " exceeds the 32-bit frame length"));
   return max;
 }
 
@@ -70,8 +70,8 @@ result<std::size_t> frame_limit(const channel_options& options, const std::strin
 // error names the descriptor and its role; `operation` is the verb reported.
 std::optional<error> check_descriptor(int fd, bool for_reading, const std::string& operation,
                                       const std::string& object) {
-  std::string name = "descriptor " + std::to_string(fd) + (for_reading ? " (read" : " (write") +
-                     " end)";
+  std::string name =
+      "descriptor " + std::to_string(fd) + (for_reading ? " (read" : " (write") + " end)";
   int flags = sys([&] { return ::fcntl(fd, F_GETFL); });
   if (flags < 0) {
     int e = errno;
@@ -185,8 +185,7 @@ result<transport_ptr> open_pipe(const address& where, open_mode mode,
                                 const channel_options& options) {
   std::string object = where.to_string();
   if (mode == open_mode::create)
-    return fail(errc::not_supported, "create", object,
-                "use channel::pipe() to make a pipe pair");
+    return fail(errc::not_supported, "create", object, "use channel::pipe() to make a pipe pair");
   auto max = frame_limit(options, object);
   if (!max) return std::unexpected(max.error());
   ignore_sigpipe_once();

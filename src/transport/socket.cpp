@@ -5,21 +5,24 @@
 //   or recv accepts one peer within its deadline and then closes the listening socket (a listener,
 //   listener.cpp, serves many). join() connects.
 // - unix stream and tcp are byte streams and carry framed messages (core/framing.hpp).
-// - The packet kinds (seqpacket, unix datagram, udp) put one message in one packet, behind a
-//   one-byte header: 'M' for a message, 'H' for a hello. It serves two purposes:
-//   * On seqpacket an empty message would be a zero-length packet, and recv returns 0 for that and
-//     for the peer closing alike. With the header a message is at least one byte, so 0 is the end.
-//   * On datagram sockets the bound side (create) answers whoever it heard from last, so it must
-//     hear from someone first. join() sends a hello, which lets the creator speak first (a server
-//     that greets); recv takes hellos in silently.
-//   The price is sendmsg/recvmsg with two iovecs instead of send/recv: still one call per message.
-//   Peers must speak ipcx: a raw datagram without the header is discarded with errc::bad_frame.
+// - The packet kinds (seqpacket, unix datagram, udp) carry one message per packet, as it is, so the
+//   never-deadline path is the plain send/recv (sendto/recvfrom on the bound datagram side) a raw
+//   program makes, and raw peers interoperate. Two things need a packet that is no message:
+//   * the end of a seqpacket connection, where recv returns 0, as it would for an empty packet;
+//   * the hello a datagram joiner sends, so the bound side, which answers whoever it heard from
+//     last, can speak first (a server that greets).
+//   So no message travels as an empty packet: a message made only of `stuffing` bytes, the empty
+//   message included, is sent with one more of them, and a received packet made only of them is
+//   one byte shorter as a message. Every other message is sent untouched, and only a message that
+//   starts with the stuffing byte costs a scan (on both sides) or the extra byte (a sendmsg). An
+//   empty packet is the end (seqpacket) or a hello (datagram; recv takes it in silently).
 // - Deadlines: data descriptors are blocking. never() is the plain blocking call; a deadline adds
 //   MSG_DONTWAIT and polls between attempts. Listening sockets are O_NONBLOCK instead, since accept4
 //   has no per-call flag; accepting is not on the per-message path.
 // - Messages larger than the caller's buffer: when the buffer is smaller than max_message, a
-//   recv(MSG_PEEK|MSG_TRUNC) learns the size first and the packet stays queued; with a buffer of
-//   max_message or more (the common case) recv is one call.
+//   recvmsg(MSG_PEEK|MSG_TRUNC) learns the size first and the packet stays queued; with a buffer
+//   of max_message or more (the common case) recv is one call.
+// - options.capacity is not used: the kernel's socket buffers decide how much is queued.
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -30,6 +33,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -47,14 +51,15 @@
 namespace ipcx::detail {
 namespace {
 
-constexpr std::size_t packet_header_size = 1;
-constexpr unsigned char kind_message = 'M';
-constexpr unsigned char kind_hello = 'H';
+// 0xA5 (10100101): not 0x00 or 0xFF and not printable ASCII, the bytes buffers are most often
+// filled with, so a message made only of it is rare.
+constexpr std::byte stuffing{0xA5};
 
 // seqpacket and unix datagram: the kernel's limit is the sender's SO_SNDBUF, raised to fit.
 constexpr std::size_t default_packet_max = 64 * 1024;
-// The largest UDP payload IPv4 carries (65535 less the IP and UDP headers), less the ipcx header.
-constexpr std::size_t udp_max = 65507 - packet_header_size;
+// The largest UDP payload IPv4 carries (65535 less the IP and UDP headers), less the byte a
+// stuffed message may need.
+constexpr std::size_t udp_max = 65507 - 1;
 // A frame's length field has 32 bits.
 constexpr std::size_t framed_max = std::numeric_limits<std::uint32_t>::max();
 
@@ -199,7 +204,7 @@ result<std::size_t> socket_call(int fd, short events, deadline until, const char
 // Room for two packets and their bookkeeping; the kernel doubles what setsockopt asks for, and
 // getsockopt reports the doubled value.
 result<void> size_buffers(int fd, std::size_t max_message, const std::string& object) {
-  std::size_t want = 2 * (max_message + packet_header_size + 1024);
+  std::size_t want = 2 * (max_message + 1 + 1024);
   if (want > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     return fail_code(std::errc::message_size, "setsockopt", object,
                      "max_message " + std::to_string(max_message) + " is too large for a packet");
@@ -451,7 +456,16 @@ class stream_socket final : public socket_transport {
   framed_stream framing_;
 };
 
-// seqpacket, unix datagram and udp: one message per packet, behind the one-byte header.
+bool all_stuffing(std::span<const std::byte> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](std::byte b) { return b == stuffing; });
+}
+
+// True when `message` travels with one more stuffing byte: it is empty or made only of them.
+bool needs_stuffing(std::span<const std::byte> message) {
+  return message.empty() || (message[0] == stuffing && all_stuffing(message));
+}
+
+// seqpacket, unix datagram and udp: one message per packet (see the design note on stuffing).
 class packet_socket final : public socket_transport {
  public:
   // `answers`: the bound side of a datagram kind, which sends to whoever it heard from last.
@@ -467,23 +481,33 @@ class packet_socket final : public socket_transport {
       return too_large(message.size(), info_.max_message, object_);
     auto ready = connected(until);
     if (!ready) return ready;
-    msghdr m{};
+    const sockaddr* to = nullptr;
+    socklen_t to_length = 0;
     if (answers_) {
       if (peer_.length == 0) {
         auto found = find_peer();
         if (!found) return found;
       }
-      m.msg_name = &peer_.storage;
-      m.msg_namelen = peer_.length;
+      to = peer_.get();
+      to_length = peer_.length;
     }
-    unsigned char kind = kind_message;
-    iovec iov[2] = {{&kind, packet_header_size},
-                    {const_cast<std::byte*>(message.data()), message.size()}};
-    m.msg_iov = iov;
-    m.msg_iovlen = 2;
     int fd = fd_.get();
-    auto sent = socket_call(fd, POLLOUT, until, "send", object_,
-                            [&](int flags) { return ::sendmsg(fd, &m, flags | MSG_NOSIGNAL); });
+    result<std::size_t> sent;
+    if (!needs_stuffing(message)) [[likely]] {
+      sent = socket_call(fd, POLLOUT, until, "send", object_, [&](int flags) {
+        return ::sendto(fd, message.data(), message.size(), flags | MSG_NOSIGNAL, to, to_length);
+      });
+    } else {
+      std::byte extra = stuffing;
+      iovec iov[2] = {{&extra, 1}, {const_cast<std::byte*>(message.data()), message.size()}};
+      msghdr m{};
+      m.msg_name = const_cast<sockaddr*>(to);
+      m.msg_namelen = to_length;
+      m.msg_iov = iov;
+      m.msg_iovlen = 2;
+      sent = socket_call(fd, POLLOUT, until, "send", object_,
+                         [&](int flags) { return ::sendmsg(fd, &m, flags | MSG_NOSIGNAL); });
+    }
     if (!sent) return std::unexpected(sent.error());
     return {};
   }
@@ -493,53 +517,62 @@ class packet_socket final : public socket_transport {
     if (!ready) return std::unexpected(ready.error());
     int fd = fd_.get();
     for (;;) {
-      unsigned char kind = 0;
       if (buffer.size() < info_.max_message) {
-        // Learn the size without taking the packet, so one that does not fit stays queued.
-        auto size = socket_call(fd, POLLIN, until, "recv", object_, [&](int flags) {
-          return ::recv(fd, &kind, packet_header_size, flags | MSG_PEEK | MSG_TRUNC);
-        });
-        if (!size) return closed_or(size.error());
-        if (*size > packet_header_size && kind == kind_message &&
-            *size - packet_header_size > buffer.size())
-          return fail(errc::message_too_large, "recv", object_,
-                      "the message has " + std::to_string(*size - packet_header_size) +
-                          " bytes, the buffer " + std::to_string(buffer.size()));
-        // Anything else (a fitting message, a hello, the end, a stray packet) is taken below.
+        auto fits = peek_fits(buffer, until);
+        if (!fits) return std::unexpected(fits.error());
       }
       sockaddr_storage from{};
-      msghdr m{};
-      if (answers_) {
-        m.msg_name = &from;
-        m.msg_namelen = sizeof from;
-      }
-      iovec iov[2] = {{&kind, packet_header_size}, {buffer.data(), buffer.size()}};
-      m.msg_iov = iov;
-      m.msg_iovlen = 2;
-      auto got = socket_call(fd, POLLIN, until, "recv", object_,
-                             [&](int flags) { return ::recvmsg(fd, &m, flags); });
+      socklen_t from_length = answers_ ? sizeof from : 0;
+      sockaddr* from_address = answers_ ? reinterpret_cast<sockaddr*>(&from) : nullptr;
+      // MSG_TRUNC: the result is the packet's real length, so a truncation shows.
+      auto got = socket_call(fd, POLLIN, until, "recv", object_, [&](int flags) {
+        return ::recvfrom(fd, buffer.data(), buffer.size(), flags | MSG_TRUNC, from_address,
+                          answers_ ? &from_length : nullptr);
+      });
       if (!got) return closed_or(got.error());
-      if (*got == 0) {
+      if (answers_) note_peer(from, from_length);
+      std::size_t n = *got;
+      if (n == 0) {
         if (seqpacket_) return fail(errc::end_of_stream, "recv", object_);
-        return fail(errc::bad_frame, "recv", object_,
-                    "an empty datagram without the ipcx header was discarded");
+        continue;  // a joiner's hello: its sender is noted, and there is no message
       }
-      if (kind != kind_message && kind != kind_hello)
-        return fail(errc::bad_frame, "recv", object_,
-                    "a packet without the ipcx header was discarded");
-      if (answers_) note_peer(from, m.msg_namelen);
-      if (kind == kind_hello) continue;
-      if ((m.msg_flags & MSG_TRUNC) != 0)
-        // Only a peer configured with a larger max_message can send this; the kernel has already
-        // dropped the tail.
+      if (n > buffer.size()) {
+        // A stuffed message of exactly the buffer's size: the byte cut off was stuffing too.
+        if (n == buffer.size() + 1 && all_stuffing(buffer)) return buffer.size();
+        // Only a peer configured with a larger max_message can send this; the kernel has
+        // already dropped the tail.
         return fail(errc::message_too_large, "recv", object_,
-                    "a message larger than max_message (" + std::to_string(info_.max_message) +
-                        " bytes) arrived and was discarded");
-      return *got - packet_header_size;
+                    "a message of " + std::to_string(n) + " bytes, larger than the buffer (" +
+                        std::to_string(buffer.size()) + "), arrived and was discarded");
+      }
+      if (buffer[0] == stuffing && all_stuffing(buffer.first(n))) return n - 1;
+      return n;
     }
   }
 
  private:
+  // The small-buffer path: looks at the next packet without taking it (plus one byte, to see
+  // whether a packet one byte longer than the buffer is a stuffed message that fits) and fails
+  // with errc::message_too_large, the packet kept, when the message does not fit.
+  result<void> peek_fits(std::span<std::byte> buffer, deadline until) {
+    std::byte spill{};
+    iovec iov[2] = {{buffer.data(), buffer.size()}, {&spill, 1}};
+    msghdr m{};
+    m.msg_iov = iov;
+    m.msg_iovlen = 2;
+    int fd = fd_.get();
+    auto length = socket_call(fd, POLLIN, until, "recv", object_, [&](int flags) {
+      return ::recvmsg(fd, &m, flags | MSG_PEEK | MSG_TRUNC);
+    });
+    if (!length) return closed_or(length.error());
+    std::size_t n = *length;
+    if (n <= buffer.size()) return {};  // fits, or an empty packet (the end, or a hello)
+    if (n == buffer.size() + 1 && spill == stuffing && all_stuffing(buffer)) return {};
+    return fail(errc::message_too_large, "recv", object_,
+                "the message has " + std::to_string(n) + " bytes, the buffer " +
+                    std::to_string(buffer.size()));
+  }
+
   std::unexpected<error> closed_or(const error& e) const {
     // A seqpacket peer that died with data unread resets the connection: for the reader that is
     // the end of the stream, as for the framed stream kinds.
@@ -560,23 +593,21 @@ class packet_socket final : public socket_transport {
   }
 
   // The bound side has not received anything yet: the first queued packet, typically a joiner's
-  // hello, names the peer. It is looked at without being taken, except a hello, which is used up.
+  // hello, names the peer. A message is left for recv; a hello, which carries nothing, is taken.
   result<void> find_peer() {
     sockaddr_storage from{};
     socklen_t length = sizeof from;
-    unsigned char kind = 0;
     int fd = fd_.get();
     ssize_t n = sys([&] {
-      return ::recvfrom(fd, &kind, packet_header_size, MSG_PEEK | MSG_DONTWAIT,
+      return ::recvfrom(fd, nullptr, 0, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC,
                         reinterpret_cast<sockaddr*>(&from), &length);
     });
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return fail_errno(errno, "recv", object_);
-    if (n >= 1 && (kind == kind_message || kind == kind_hello)) note_peer(from, length);
+    if (n >= 0) note_peer(from, length);
     if (peer_.length == 0)
       return fail(errc::no_peer, "send", object_,
                   "nobody has joined or sent to this address yet, so there is no one to answer");
-    if (kind == kind_hello)
-      (void)sys([&] { return ::recv(fd, &kind, packet_header_size, MSG_DONTWAIT); });
+    if (n == 0) (void)sys([&] { return ::recv(fd, nullptr, 0, MSG_DONTWAIT); });
     return {};
   }
 
@@ -781,8 +812,7 @@ result<transport_ptr> make_connected_transport(unique_fd fd, const address& wher
   if (where.kind == mechanism::unix_dgram || where.kind == mechanism::udp) {
     // The hello: see the design note at the top. Sent without waiting: if the bound side's queue
     // is full it is busy reading others, and a lost hello only means it cannot speak first.
-    unsigned char hello = kind_hello;
-    if (sys([&] { return ::send(fd.get(), &hello, 1, MSG_DONTWAIT | MSG_NOSIGNAL); }) < 0 &&
+    if (sys([&] { return ::send(fd.get(), nullptr, 0, MSG_DONTWAIT | MSG_NOSIGNAL); }) < 0 &&
         errno != EAGAIN && errno != EWOULDBLOCK)
       return fail_errno(errno, "send (hello)", object);
   }

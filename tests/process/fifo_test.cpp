@@ -119,7 +119,10 @@ TEST_F(FifoChannel, UnrelatedProcessesExchangeMessagesByPath) {
 }
 
 TEST_F(FifoChannel, SendWithNoReaderTimesOutAtItsDeadline) {
-  auto ch = ipcx::channel::create(fifo("lonely"), {.remove_on_close = true});
+  auto where = fifo("lonely");
+  // The creator holds the read end while it lives; once it is gone, the FIFO has no reader.
+  ASSERT_TRUE(ipcx::channel::create(where));
+  auto ch = ipcx::channel::join(where);
   ASSERT_TRUE(ch) << ch.error().message();
   auto start = std::chrono::steady_clock::now();
   auto sent = ch->send("anyone?", 100ms);
@@ -132,6 +135,26 @@ TEST_F(FifoChannel, SendWithNoReaderTimesOutAtItsDeadline) {
   auto tried = ch->try_send(std::as_bytes(std::span("x", 1)));
   ASSERT_TRUE(tried) << tried.error().message();
   EXPECT_FALSE(*tried);
+  // Too large is refused at once, not after waiting for a reader.
+  std::vector<std::byte> huge(ch->info().max_message + 1);
+  auto refused = ch->send(huge);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), ipcx::errc::message_too_large) << refused.error().message();
+  EXPECT_TRUE(ipcx::channel::remove(where));
+}
+
+TEST_F(FifoChannel, SendersMayWriteBeforeTheCreatorFirstReceives) {
+  auto ch = ipcx::channel::create(fifo("mailbox"), {.remove_on_close = true});
+  ASSERT_TRUE(ch) << ch.error().message();
+  auto child = child_process::helper("fifo_send_one", {fifo("mailbox"), "early bird"});
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();  // sent and gone before any recv
+  std::array<std::byte, 64> buffer;
+  auto n = ch->recv(buffer, kWait);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(as_string(std::span(buffer.data(), *n)), "early bird");
+  auto end = ch->recv(buffer, kWait);
+  ASSERT_FALSE(end);
+  EXPECT_EQ(end.error(), ipcx::errc::end_of_stream) << end.error().message();
 }
 
 TEST_F(FifoChannel, RecvBeforeAnyWriterWaitsInsteadOfEndingTheStream) {
@@ -155,7 +178,7 @@ TEST_F(FifoChannel, RecvBeforeAnyWriterWaitsInsteadOfEndingTheStream) {
   EXPECT_EQ(end.error(), ipcx::errc::end_of_stream) << end.error().message();
 }
 
-TEST_F(FifoChannel, WaitFdOpensTheReadEndAndStaysQuietUntilAWriterSends) {
+TEST_F(FifoChannel, WaitFdIsTheReadEndAndStaysQuietUntilAWriterSends) {
   auto ch = ipcx::channel::create(fifo("polled"), {.remove_on_close = true});
   ASSERT_TRUE(ch) << ch.error().message();
   int fd = ch->wait_fd();
@@ -174,10 +197,30 @@ TEST_F(FifoChannel, WaitFdOpensTheReadEndAndStaysQuietUntilAWriterSends) {
   EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
 }
 
+TEST_F(FifoChannel, AJoinerBecomesAReceiverOnlyWhenItPollsOrReceives) {
+  auto where = fifo("joined");
+  ASSERT_TRUE(ipcx::channel::create(where));  // gone at once: the FIFO stays, without a reader
+  auto receiver = ipcx::channel::join(where);
+  auto sender = ipcx::channel::join(where);
+  ASSERT_TRUE(receiver && sender);
+  auto before = sender->try_send(std::as_bytes(std::span("x", 1)));
+  ASSERT_TRUE(before) << before.error().message();
+  EXPECT_FALSE(*before);  // nobody reads yet
+  ASSERT_GE(receiver->wait_fd(), 0);
+  ASSERT_TRUE(sender->send("now", kWait));
+  std::array<std::byte, 64> buffer;
+  auto n = receiver->recv(buffer, kWait);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(as_string(std::span(buffer.data(), *n)), "now");
+  EXPECT_TRUE(ipcx::channel::remove(where));
+}
+
 TEST_F(FifoChannel, SendAfterTheReaderLeftFailsWithBrokenPipe) {
-  auto ch = ipcx::channel::create(fifo("abandoned"), {.remove_on_close = true});
+  auto where = fifo("abandoned");
+  ASSERT_TRUE(ipcx::channel::create(where));  // the sender must not be the creator, a reader
+  auto ch = ipcx::channel::join(where);
   ASSERT_TRUE(ch) << ch.error().message();
-  auto child = child_process::helper("fifo_recv_one", {fifo("abandoned")});
+  auto child = child_process::helper("fifo_recv_one", {where});
   ASSERT_TRUE(child.wait_ready());
   ASSERT_TRUE(ch->send("one", kWait));
   EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
@@ -186,12 +229,12 @@ TEST_F(FifoChannel, SendAfterTheReaderLeftFailsWithBrokenPipe) {
     ASSERT_FALSE(sent);
     EXPECT_EQ(sent.error(), std::errc::broken_pipe) << sent.error().message();
   }
+  EXPECT_TRUE(ipcx::channel::remove(where));
 }
 
 TEST_F(FifoChannel, OneChannelCanSendToItselfThroughInjectedEintr) {
   auto ch = ipcx::channel::create(fifo("loop"), {.remove_on_close = true});
   ASSERT_TRUE(ch) << ch.error().message();
-  ASSERT_GE(ch->wait_fd(), 0);  // this channel is its own reader
   std::array<std::byte, 64> buffer;
   for (ipcx::deadline until : {ipcx::deadline(kWait), ipcx::deadline::never()}) {
     ipcx::detail::injected_eintr = 3;

@@ -162,8 +162,8 @@ TEST_F(PipeChannel, ExecedChildExchangesMessagesBothWays) {
   ASSERT_TRUE(pair) << pair.error().message();
   auto& [mine, theirs] = *pair;
   ASSERT_TRUE(theirs.keep_across_exec());
-  auto child = child_process::helper("pipe_echo", {theirs.address().to_string()},
-                                     inheriting(theirs));
+  auto child =
+      child_process::helper("pipe_echo", {theirs.address().to_string()}, inheriting(theirs));
   close_our_copy(theirs);
   ASSERT_TRUE(child.wait_ready());
 
@@ -218,8 +218,7 @@ TEST_F(PipeChannel, WriterKilledInTheMiddleOfAMessageIsEndOfStreamNotAHang) {
   auto pair = ipcx::channel::pipe();
   ASSERT_TRUE(pair);
   auto& [mine, theirs] = *pair;
-  auto child = child_process::helper("pipe_half_frame",
-                                     {std::to_string(theirs.address().write_fd)},
+  auto child = child_process::helper("pipe_half_frame", {std::to_string(theirs.address().write_fd)},
                                      inheriting(theirs));
   close_our_copy(theirs);
   ASSERT_TRUE(child.wait_ready());
@@ -259,8 +258,7 @@ TEST_F(PipeChannel, JoinDescriptorsThatAreNotOpenFailsNamingTheDescriptor) {
   auto ch = ipcx::channel::join("pipe:99,98");
   ASSERT_FALSE(ch);
   EXPECT_EQ(ch.error(), std::errc::bad_file_descriptor) << ch.error().message();
-  EXPECT_NE(ch.error().message().find("descriptor 99"), std::string::npos)
-      << ch.error().message();
+  EXPECT_NE(ch.error().message().find("descriptor 99"), std::string::npos) << ch.error().message();
 }
 
 TEST_F(PipeChannel, JoinADescriptorThatIsNotAPipeFailsWithNotSupported) {
@@ -271,7 +269,8 @@ TEST_F(PipeChannel, JoinADescriptorThatIsNotAPipeFailsWithNotSupported) {
   auto ch = ipcx::channel::join(text);
   ASSERT_FALSE(ch);
   EXPECT_EQ(ch.error(), std::errc::not_supported) << ch.error().message();
-  EXPECT_NE(ch.error().message().find("descriptor " + std::to_string(fd) + " (read end) is a "
+  EXPECT_NE(ch.error().message().find("descriptor " + std::to_string(fd) +
+                                      " (read end) is a "
                                       "regular file, not a pipe or FIFO"),
             std::string::npos)
       << ch.error().message();
@@ -314,8 +313,7 @@ TEST_F(PipeChannel, CreateIsNotSupportedAndPointsToChannelPipe) {
   auto ch = ipcx::channel::create("pipe:");
   ASSERT_FALSE(ch);
   EXPECT_EQ(ch.error(), ipcx::errc::not_supported);
-  EXPECT_NE(ch.error().detail().find("channel::pipe()"), std::string::npos)
-      << ch.error().message();
+  EXPECT_NE(ch.error().detail().find("channel::pipe()"), std::string::npos) << ch.error().message();
 }
 
 TEST_F(PipeChannel, SendAfterTheReaderExitedFailsWithBrokenPipeInsteadOfSigpipe) {

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -285,26 +286,73 @@ INSTANTIATE_TEST_SUITE_P(Sockets, DatagramReplies, ::testing::Values("unix_dgram
                            return std::string(p.param);
                          });
 
-TEST_F(SocketChannel, DatagramWithoutTheHeaderIsDiscardedAsABadFrame) {
+TEST_F(SocketChannel, RawDatagramPeersAreUnderstood) {
+  // Messages travel as they are: a program using plain sockets can talk to a channel.
   auto path = scratch_.path("dgram");
   auto server = channel::create("unix-dgram:" + path, {.remove_on_close = true});
   ASSERT_TRUE(server) << server.error().message();
   int raw = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(raw, 0);
+  sa_family_t autobind = AF_UNIX;
+  ASSERT_EQ(::bind(raw, reinterpret_cast<sockaddr*>(&autobind), sizeof autobind), 0);
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
   EXPECT_EQ(::sendto(raw, "raw", 3, 0, reinterpret_cast<sockaddr*>(&a), sizeof a), 3);
+  EXPECT_EQ(recv_text(*server), "raw");
+  ASSERT_TRUE(server->send(std::string_view("cooked"), kWait));
+  char reply[16] = {};
+  EXPECT_EQ(::recv(raw, reply, sizeof reply, 0), 6);
+  EXPECT_EQ(std::string(reply), "cooked");
   ::close(raw);
-  std::array<std::byte, 64> buffer{};
-  auto bad = server->recv(buffer, kWait);
-  ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error(), errc::bad_frame) << bad.error().message();
-  auto client = channel::join("unix-dgram:" + path);
-  ASSERT_TRUE(client);
-  ASSERT_TRUE(client->send(std::string_view("proper"), kWait));
-  EXPECT_EQ(recv_text(*server), "proper");
 }
+
+// Messages made only of the stuffing byte (0xA5), the empty one included, travel one byte longer
+// so that no message is an empty packet (the end of a seqpacket stream, a datagram hello).
+class StuffedMessages : public SocketChannel,
+                        public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(StuffedMessages, ArriveIntactAtEverySizeAndBufferSize) {
+  std::string kind = GetParam();
+  std::string where = kind == "udp"         ? "udp://127.0.0.1:0"
+                      : kind == "seqpacket" ? "unix-seqpacket:" + scratch_.path("seq")
+                                            : "unix-dgram:" + scratch_.path("dgram");
+  constexpr std::size_t max = 8;
+  auto server = channel::create(where, {.max_message = max, .remove_on_close = true});
+  ASSERT_TRUE(server) << server.error().message();
+  auto client = channel::join(server->address(), {.max_message = max});
+  ASSERT_TRUE(client) << client.error().message();
+  const std::byte s{0xA5};
+  std::vector<std::vector<std::byte>> messages;
+  for (std::size_t size = 0; size <= max; ++size) messages.emplace_back(size, s);
+  messages.push_back({s, std::byte{1}});  // starts like one, but is not
+  messages.push_back({std::byte{1}, s});
+  for (const auto& m : messages) {
+    // Through a buffer of max_message (one recv), of the message's size and one byte short.
+    for (std::size_t buffer_size : {max, m.size(), m.size() == 0 ? std::size_t{0} : m.size() - 1}) {
+      ASSERT_TRUE(client->send(m, kWait));
+      std::vector<std::byte> buffer(buffer_size);
+      auto got = server->recv(buffer, kWait);
+      if (buffer_size < m.size()) {
+        ASSERT_FALSE(got) << m.size() << " bytes into " << buffer_size;
+        EXPECT_EQ(got.error(), errc::message_too_large) << got.error().message();
+        std::vector<std::byte> big(max);
+        got = server->recv(big, kWait);
+        buffer = big;
+      }
+      ASSERT_TRUE(got) << m.size() << " bytes into " << buffer_size << ": "
+                       << got.error().message();
+      ASSERT_EQ(*got, m.size()) << "into a buffer of " << buffer_size;
+      EXPECT_TRUE(std::equal(m.begin(), m.end(), buffer.begin()));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sockets, StuffedMessages,
+                         ::testing::Values("seqpacket", "unix_dgram", "udp"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           return std::string(p.param);
+                         });
 
 TEST_F(SocketChannel, UnixDatagramCarriesAMessageAboveTheDefaultSocketBuffer) {
   constexpr std::size_t big = 1 << 20;

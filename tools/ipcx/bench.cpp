@@ -19,6 +19,10 @@ void add_bench(CLI::App& app) {
       ->check(CLI::IsMember(bench::mechanism_names()));
   sub->add_option("--placement", opts->placement, "only one placement")
       ->check(CLI::IsMember({"same-core", "cross-core"}));
+  sub->add_option("--sched", opts->sched,
+                  "scheduling policy of the measured processes: fifo (SCHED_FIFO 1, needs "
+                  "privilege), other, or auto (fifo when permitted; the default)")
+      ->check(CLI::IsMember({"auto", "fifo", "other"}));
   sub->add_option("--reps", opts->reps, "repetitions per implementation (default 5 quick, 10)")
       ->check(CLI::Range(1, 1000));
   sub->add_option("--round-trips", opts->round_trips,

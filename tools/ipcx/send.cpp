@@ -44,8 +44,9 @@ bool receiver_absent(mechanism kind, const error& e) {
       // The receiver makes the FIFO; once it exists, send itself waits for the read end.
       return e == std::errc::no_such_file_or_directory;
     case mechanism::signal:
-      // The process exists but has not blocked the signal yet (it is still starting).
-      return e == std::errc::operation_not_supported || e == errc::no_peer;
+      // ECONNREFUSED: the process exists but does not receive the signal yet (still starting).
+      // ESRCH (no such process) fails at once: no process is going to take that pid.
+      return e == std::errc::connection_refused;
     default:
       return false;
   }
