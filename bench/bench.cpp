@@ -24,7 +24,7 @@ struct mode_defaults {
   int cross_core_round_trips;
   int same_core_round_trips;
 };
-constexpr mode_defaults quick_mode{5, 600, 2000};
+constexpr mode_defaults quick_mode{7, 800, 3000};
 constexpr mode_defaults full_mode{10, 3000, 10000};
 // The file logs grow by every message (nothing truncates a log): bound what a full run writes.
 constexpr int file_round_trip_cap = 4000;

@@ -14,6 +14,7 @@
 #include <sys/msg.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -194,21 +195,28 @@ class file_endpoint : public raw_endpoint_base {
   alignas(inotify_event) std::byte events_[16 * (sizeof(inotify_event) + 16)];
 };
 
-// signal: sigqueue a real-time signal carrying the message (up to 8 bytes) as its value; receive
-// with a blocking read of a signalfd.
+// signal: queue a real-time signal carrying the message (up to 8 bytes) as its value; receive
+// with a blocking read of a signalfd. Sending is rt_sigqueueinfo, the system call under
+// sigqueue(3), with the siginfo sigqueue would build made once: glibc's sigqueue calls getpid and
+// getuid on every call, two system calls that are no part of sending a signal.
 class signal_endpoint : public raw_endpoint_base {
  public:
   signal_endpoint(pid_t peer, int signo, int signal_fd)
-      : peer_(peer), signo_(signo), signal_fd_(signal_fd) {}
+      : peer_(peer), signo_(signo), signal_fd_(signal_fd) {
+    std::memset(&info_, 0, sizeof info_);
+    info_.si_signo = signo;
+    info_.si_code = SI_QUEUE;
+    info_.si_pid = ::getpid();
+    info_.si_uid = ::getuid();
+  }
 
   bool send(const std::byte* data, std::size_t size) {
     std::uint64_t bits = 0;
     std::memcpy(&bits, data, size < 8 ? size : 8);
-    sigval value{};
-    value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits));
+    info_.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits));
     for (;;) {
-      if (::sigqueue(peer_, signo_, value) == 0) return true;
-      if (errno != EINTR && errno != EAGAIN) return failed("sigqueue");
+      if (::syscall(SYS_rt_sigqueueinfo, peer_, signo_, &info_) == 0) return true;
+      if (errno != EINTR && errno != EAGAIN) return failed("rt_sigqueueinfo");
     }
   }
   ssize_t recv(std::byte* data, std::size_t size) {
@@ -228,6 +236,7 @@ class signal_endpoint : public raw_endpoint_base {
   pid_t peer_;
   int signo_;
   int signal_fd_;
+  siginfo_t info_;
 };
 
 // mq: mq_send on one queue, mq_receive on the other.

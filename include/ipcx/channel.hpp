@@ -15,7 +15,8 @@
 //
 // On connection-oriented sockets, create() binds and listens, and the first send or recv accepts
 // one peer; use ipcx::listener to serve many. On datagram sockets (unix-dgram, udp) create() binds
-// and answers whoever sent last; join() connects.
+// and answers whoever sent last; join() connects and sends an empty hello, so the creator may send
+// first (errc::no_peer until someone joined or sent).
 //
 // Named objects are created with mode 0600 and O_EXCL; they persist after close (a queue keeps its
 // messages) until channel::remove() or `ipcx rm`, unless `remove_on_close` is set by the creator.
@@ -100,6 +101,10 @@ class channel {
   [[nodiscard]] result<std::optional<std::size_t>> try_recv(std::span<std::byte> buffer);
 
   // A descriptor that polls readable when recv may not block, or -1 if the mechanism has none.
+  // Framed streams (pipe, fifo, unix, tcp) may already hold whole messages in the channel's
+  // buffer while the descriptor is quiet: an event loop drains with try_recv until it returns
+  // nothing. A connection-socket creator's descriptor is the listening socket until its peer is
+  // accepted.
   int wait_fd() const noexcept;
   channel_info info() const noexcept;
   // The address as bound: with the port chosen for tcp://HOST:0, the pid for signal:self.

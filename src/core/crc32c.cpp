@@ -26,7 +26,9 @@ constexpr table_set make_tables() {
 
 constexpr table_set tables = make_tables();
 
-std::uint32_t byte_at(const std::byte* p, std::size_t i) { return static_cast<std::uint32_t>(p[i]); }
+std::uint32_t byte_at(const std::byte* p, std::size_t i) {
+  return static_cast<std::uint32_t>(p[i]);
+}
 
 }  // namespace
 
@@ -38,10 +40,10 @@ std::uint32_t crc32c_extend(std::uint32_t crc, std::span<const std::byte> data) 
   while (n >= 8) {
     // Bytes are combined explicitly (not loaded as a word) so the result does not depend on the
     // host's byte order or on alignment.
-    std::uint32_t lo = c ^ (byte_at(p, 0) | byte_at(p, 1) << 8 | byte_at(p, 2) << 16 |
-                            byte_at(p, 3) << 24);
-    std::uint32_t hi = byte_at(p, 4) | byte_at(p, 5) << 8 | byte_at(p, 6) << 16 |
-                       byte_at(p, 7) << 24;
+    std::uint32_t lo =
+        c ^ (byte_at(p, 0) | byte_at(p, 1) << 8 | byte_at(p, 2) << 16 | byte_at(p, 3) << 24);
+    std::uint32_t hi =
+        byte_at(p, 4) | byte_at(p, 5) << 8 | byte_at(p, 6) << 16 | byte_at(p, 7) << 24;
     c = tables[7][lo & 0xffu] ^ tables[6][(lo >> 8) & 0xffu] ^ tables[5][(lo >> 16) & 0xffu] ^
         tables[4][lo >> 24] ^ tables[3][hi & 0xffu] ^ tables[2][(hi >> 8) & 0xffu] ^
         tables[1][(hi >> 16) & 0xffu] ^ tables[0][hi >> 24];

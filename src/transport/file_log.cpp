@@ -6,7 +6,8 @@
 //
 // create() makes the file (O_CREAT|O_EXCL|O_NOFOLLOW, options.permissions, EEXIST if it exists);
 // join() opens an existing regular file (ENOENT if missing, ELOOP for a symbolic link, ENOTSUP
-// for anything but a regular file); open() does either.
+// for anything but a regular file); open() does either. A process that may read the log but not
+// write it joins read-only: it follows the log, and its send fails with EACCES.
 //
 // Design:
 // - Writers. send() takes an exclusive OFD lock over the whole file (F_OFD_SETLKW, l_start 0,
@@ -73,7 +74,7 @@ using namespace std::chrono_literals;
 
 constexpr std::size_t header_size = 8;
 constexpr std::size_t default_max_message = std::size_t{1} << 20;
-// The first read buffer; it grows only when one record does not fit.
+// The read buffer's first size; it grows only when one record does not fit.
 constexpr std::size_t initial_buffer = 64 * 1024;
 
 std::uint32_t load_le32(const std::byte* p) {
@@ -88,8 +89,8 @@ void store_le32(std::byte* p, std::uint32_t v) {
 
 std::unexpected<error> fail_code(std::errc code, std::string operation, std::string object,
                                  std::string detail) {
-  return std::unexpected(
-      error(std::make_error_code(code), std::move(operation), std::move(object), std::move(detail)));
+  return std::unexpected(error(std::make_error_code(code), std::move(operation), std::move(object),
+                               std::move(detail)));
 }
 
 const char* file_kind(mode_t mode) {
@@ -123,16 +124,16 @@ void back_off(std::chrono::microseconds& pause, std::chrono::microseconds limit,
 
 class file_log final : public transport {
  public:
-  file_log(address where, std::size_t max_message, unique_fd fd, unique_fd inotify,
+  file_log(address where, std::size_t max_message, unique_fd fd, bool writable, unique_fd inotify,
            bool remove_on_close, dev_t dev, ino_t ino)
       : where_(std::move(where)),
         max_message_(max_message),
         fd_(std::move(fd)),
+        writable_(writable),
         inotify_(std::move(inotify)),
         remove_on_close_(remove_on_close),
         dev_(dev),
-        ino_(ino),
-        buffer_(std::max(initial_buffer, header_size)) {}
+        ino_(ino) {}
 
   ~file_log() override {
     if (!remove_on_close_) return;
@@ -176,6 +177,7 @@ class file_log final : public transport {
   address where_;
   std::size_t max_message_;
   unique_fd fd_;       // O_RDWR | O_APPEND: writes append, preads read anywhere
+  bool writable_;      // false: opened O_RDONLY, as a follower without write permission
   unique_fd inotify_;  // IN_MODIFY on this very file (watched through /proc/self/fd)
   bool remove_on_close_;
   dev_t dev_;
@@ -199,7 +201,8 @@ result<void> file_log::lock_for_writing(deadline until) {
   for (;;) {
     if (lock_file(fd_.get(), F_OFD_SETLK, F_WRLCK) == 0) return {};
     // EAGAIN or EACCES: another channel holds a lock (POSIX allows either errno).
-    if (errno != EAGAIN && errno != EACCES) return fail_errno(errno, "fcntl(F_OFD_SETLK)", object());
+    if (errno != EAGAIN && errno != EACCES)
+      return fail_errno(errno, "fcntl(F_OFD_SETLK)", object());
     if (until.expired())
       return fail(errc::timed_out, "send", object(), "another writer holds the log's lock");
     back_off(pause, 5ms, until);
@@ -220,8 +223,10 @@ result<void> file_log::append(std::span<const iovec> record, std::size_t total) 
         // Cut the partial record off (the lock is still held, so nobody appended after it);
         // readers never keep an incomplete record's bytes, so none has taken it as data.
         struct stat st {};
-        if (sys([&] { return ::fstat(fd_.get(), &st); }) == 0 && st.st_size >= static_cast<off_t>(written))
-          (void)sys([&] { return ::ftruncate(fd_.get(), st.st_size - static_cast<off_t>(written)); });
+        if (sys([&] { return ::fstat(fd_.get(), &st); }) == 0 &&
+            st.st_size >= static_cast<off_t>(written))
+          (void)sys(
+              [&] { return ::ftruncate(fd_.get(), st.st_size - static_cast<off_t>(written)); });
       }
       return fail_errno(saved, "writev", object());
     }
@@ -240,6 +245,9 @@ result<void> file_log::append(std::span<const iovec> record, std::size_t total) 
 }
 
 result<void> file_log::send(std::span<const std::byte> message, deadline until) {
+  if (!writable_)
+    return fail_code(std::errc::permission_denied, "send", object(),
+                     "the log was joined read-only: this process may not write it");
   if (message.size() > max_message_)
     return fail(errc::message_too_large, "send", object(),
                 std::to_string(message.size()) + " bytes, the log's maximum is " +
@@ -298,7 +306,10 @@ result<std::size_t> file_log::fill(std::size_t need) {
     end_ -= begin_;
     begin_ = 0;
   }
-  if (buffer_.size() < need) buffer_.resize(need);  // a record larger than any before
+  // Allocated at the first recv (a channel that only writes never needs it), and grown only for a
+  // record larger than any before.
+  if (buffer_.size() < std::max(need, initial_buffer))
+    buffer_.resize(std::max(need, initial_buffer));
   auto at = static_cast<off_t>(offset_ + (end_ - begin_));
   std::size_t room = buffer_.size() - end_;
   ssize_t n = sys([&] { return ::pread(fd_.get(), buffer_.data() + end_, room, at); });
@@ -320,9 +331,6 @@ result<void> file_log::drain_events() {
 
 result<bool> file_log::wait_for_change(deadline until) {
   if (!until.is_never()) {
-    // deadline::immediate() is the clock's minimum, and remaining() (used by poll_timeout_ms)
-    // overflows on it; "now" is the same non-blocking attempt without the overflow.
-    if (until.expired()) until = deadline(std::chrono::nanoseconds(0));
     auto ready = wait_for(inotify_.get(), POLLIN, until, object());
     if (!ready) return std::unexpected(ready.error());
     if (!*ready) return false;
@@ -402,10 +410,16 @@ result<transport_ptr> open_log(const address& where, int flags, const channel_op
   bool creating = (flags & O_CREAT) != 0;
   // O_NONBLOCK only for the open itself: should the path name a device, opening it must not
   // wait (for a modem's carrier, say). It is cleared once the file is known to be regular.
+  constexpr int common = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
   unique_fd fd(sys([&] {
-    return ::open(path.c_str(), flags | O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
-                  options.permissions);
+    return ::open(path.c_str(), flags | O_RDWR | O_APPEND | common, options.permissions);
   }));
+  bool writable = true;
+  if (!fd && errno == EACCES && !creating) {
+    // A log others may read but not write (0640, say) is still followed, read-only.
+    fd.reset(sys([&] { return ::open(path.c_str(), O_RDONLY | common); }));
+    writable = false;
+  }
   if (!fd) {
     if (errno == ELOOP)
       return fail_code(std::errc::too_many_symbolic_link_levels, "open", path,
@@ -434,7 +448,7 @@ result<transport_ptr> open_log(const address& where, int flags, const channel_op
   if (sys([&] { return ::inotify_add_watch(inotify.get(), self.c_str(), IN_MODIFY); }) < 0)
     return undo(fail_errno(errno, "inotify_add_watch", path));
 
-  return transport_ptr(new file_log(where, max_message, std::move(fd), std::move(inotify),
+  return transport_ptr(new file_log(where, max_message, std::move(fd), writable, std::move(inotify),
                                     creating && options.remove_on_close, st.st_dev, st.st_ino));
 }
 
@@ -449,9 +463,12 @@ result<transport_ptr> open_file_log(const address& where, open_mode mode,
                      "max_message " + std::to_string(max_message) +
                          " does not fit the record header's 32-bit length");
   switch (mode) {
-    case open_mode::create: return open_log(where, O_CREAT | O_EXCL, options, max_message);
-    case open_mode::join: return open_log(where, 0, options, max_message);
-    case open_mode::open: break;
+    case open_mode::create:
+      return open_log(where, O_CREAT | O_EXCL, options, max_message);
+    case open_mode::join:
+      return open_log(where, 0, options, max_message);
+    case open_mode::open:
+      break;
   }
   // Join, else create; the loop covers another process creating or removing it in between.
   for (int attempt = 0;; ++attempt) {

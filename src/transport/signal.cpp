@@ -21,7 +21,8 @@
 // the process, or the kernel may deliver it to a thread that does not block it, whose default
 // action ends the process: create the receiving channel in the main thread before starting other
 // threads (they inherit the mask), or block SIGRTMIN+4 in each thread; create checks every thread
-// (/proc/self/task) and fails with EINVAL while one does not. Signals whose si_code is not
+// (/proc/self/task) and fails with EINVAL while one does not (best effort: a thread still being
+// started has every signal blocked until its start routine runs). Signals whose si_code is not
 // SI_QUEUE (kill, tgkill, the kernel) carry no message and are skipped. Several receiving channels
 // in one process share the signal (any of them may receive a given message); the mask is restored
 // when the last one closes.
@@ -31,15 +32,16 @@
 // reach a later receiving channel. Then, only if ipcx blocked the signal, it is unblocked again,
 // and before that its action is set to SIG_IGN if it was still the default: a sender that joined
 // earlier may still send, and with the default action its next signal would terminate this
-// process. (Setting SIG_IGN also discards anything that arrived after the drain.) The SIG_IGN stays;
-// join() then refuses this process (an ignored signal is neither blocked nor caught) until a
+// process. (Setting SIG_IGN also discards anything that arrived after the drain.) The SIG_IGN
+// stays; join() then refuses this process (an ignored signal is neither blocked nor caught) until a
 // receiving channel blocks it again.
 //
 // Sending uses a pidfd (pidfd_open at join, pidfd_send_signal with si_code SI_QUEUE, exactly the
 // siginfo sigqueue builds) rather than sigqueue(pid): a pid can be reused after its process exits,
 // a pidfd cannot, so a message never reaches an unrelated process; a send to a process that has
-// exited fails with errc::peer_dead. It is one system call, like sigqueue without glibc's getpid
-// and getuid calls (cached here).
+// exited fails with errc::peer_dead (once it has been reaped: the kernel accepts and discards
+// signals to a zombie, and nothing cheaper than a poll per send could tell). It is one system call,
+// like sigqueue without glibc's getpid and getuid calls (cached here).
 //
 // A full queue: the receiver's pending real-time signals are limited by its RLIMIT_SIGPENDING
 // (counted per real user id). The kernel then refuses the signal with EAGAIN; it is never dropped
@@ -98,9 +100,7 @@ void decode(std::uint64_t value, std::span<std::byte> out) noexcept {
 
 // pidfd_open and pidfd_send_signal through syscall(2): glibc 2.36's <sys/pidfd.h> declares them
 // without extern "C" (fixed in 2.37), so C++ cannot link its wrappers, and older glibc has none.
-int pidfd_open(pid_t pid) noexcept {
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0u));
-}
+int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0u)); }
 int pidfd_send_signal(int pidfd, int signo, siginfo_t* info) noexcept {
   return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signo, info, 0u));
 }
@@ -213,8 +213,7 @@ result<void> signal_channel::send(std::span<const std::byte> message, deadline u
   info.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(encode(message)));
   auto pause = std::chrono::microseconds(50);
   for (;;) {
-    if (sys([&] { return pidfd_send_signal(pidfd_.get(), info.si_signo, &info); }) == 0)
-      return {};
+    if (sys([&] { return pidfd_send_signal(pidfd_.get(), info.si_signo, &info); }) == 0) return {};
     if (errno == ESRCH)
       return fail(errc::peer_dead, "send", text_,
                   "process " + std::to_string(target_) + " has exited");
@@ -223,9 +222,8 @@ result<void> signal_channel::send(std::span<const std::byte> message, deadline u
     if (until.expired())
       return fail(errc::timed_out, "send", text_,
                   "the receiver's signal queue is full (RLIMIT_SIGPENDING)");
-    auto wait = until.is_never()
-                    ? deadline::clock::duration(pause)
-                    : std::min<deadline::clock::duration>(pause, until.remaining());
+    auto wait = until.is_never() ? deadline::clock::duration(pause)
+                                 : std::min<deadline::clock::duration>(pause, until.remaining());
     std::this_thread::sleep_for(wait);
     pause = std::min(pause * 2, std::chrono::microseconds(10'000));
   }
@@ -303,7 +301,8 @@ std::string_view status_field(std::string_view status, std::string_view name) {
     if (line.size() > name.size() && line.substr(0, name.size()) == name &&
         line[name.size()] == ':') {
       auto value = line.substr(name.size() + 1);
-      while (!value.empty() && (value.front() == '\t' || value.front() == ' ')) value.remove_prefix(1);
+      while (!value.empty() && (value.front() == '\t' || value.front() == ' '))
+        value.remove_prefix(1);
       return value;
     }
     at = end + 1;
@@ -328,8 +327,8 @@ bool is_zombie(std::string_view status) {
 
 // How a process treats the message signal, from /proc/PID/status and /proc/PID/task/*/status.
 struct disposition {
-  bool caught = false;                      // it has a handler (handlers are per process)
-  std::optional<std::string> unblocked;     // a live thread that does not block it, if any
+  bool caught = false;                   // it has a handler (handlers are per process)
+  std::optional<std::string> unblocked;  // a live thread that does not block it, if any
 };
 
 // Reads the disposition of the process `pidfd` refers to. A process with no live thread has
@@ -378,8 +377,8 @@ result<void> check_listening(pid_t pid, int pidfd, const std::string& object) {
   auto seen = inspect(pid, pidfd, object);
   if (!seen) return std::unexpected(seen.error());
   if (seen->caught || !seen->unblocked) return {};
-  std::string detail = "process " + std::to_string(pid) + " is not receiving signal " +
-                       signal_name + " (";
+  std::string detail =
+      "process " + std::to_string(pid) + " is not receiving signal " + signal_name + " (";
   if (*seen->unblocked != std::to_string(pid)) detail += "its thread " + *seen->unblocked + " ";
   detail += "neither blocks nor catches it: it has no signal:self channel)";
   return fail_code(std::errc::connection_refused, "join", object, std::move(detail));
@@ -418,7 +417,8 @@ result<transport_ptr> open_receiver(std::size_t max_message) {
   if (auto seen = inspect(where.pid, pidfd.get(), object); seen && seen->unblocked)
     return undo(fail_code(std::errc::invalid_argument, "create", object,
                           "thread " + *seen->unblocked + " of this process does not block " +
-                              signal_name + ": create the receiving channel before starting "
+                              signal_name +
+                              ": create the receiving channel before starting "
                               "threads, or block the signal in every thread"));
 
   if (shared.count++ == 0) shared.was_blocked = was_blocked;
@@ -459,9 +459,9 @@ result<transport_ptr> open_signal(const address& where, open_mode mode,
                                   const channel_options& options) {
   std::size_t max_message = options.max_message != 0 ? options.max_message : max_payload;
   if (max_message > max_payload)
-    return fail_code(std::errc::invalid_argument, "open", where.to_string(),
-                     "max_message " + std::to_string(max_message) +
-                         ": a signal carries at most 7 bytes");
+    return fail_code(
+        std::errc::invalid_argument, "open", where.to_string(),
+        "max_message " + std::to_string(max_message) + ": a signal carries at most 7 bytes");
   bool self = where.pid == 0 || where.pid == ::getpid();
   if (self) return open_receiver(max_message);
   if (mode == open_mode::create)

@@ -15,7 +15,13 @@
 //   message included, is sent with one more of them, and a received packet made only of them is
 //   one byte shorter as a message. Every other message is sent untouched, and only a message that
 //   starts with the stuffing byte costs a scan (on both sides) or the extra byte (a sendmsg). An
-//   empty packet is the end (seqpacket) or a hello (datagram; recv takes it in silently).
+//   empty packet is the end (seqpacket) or a hello (datagram; recv takes it in silently, so a raw
+//   peer's empty datagram is not delivered either).
+// - Unix socket files: the mode is set on the socket before bind() (see bind_unix), so the file is
+//   born with options.permissions. open() replaces a file nobody is bound to. Two known windows,
+//   both between processes racing for one name: a socket bound but not yet listening refuses
+//   connects, so a concurrent open() may take it for stale; and two open()s replacing the same
+//   stale file may both unlink and bind, the later one keeping the name.
 // - Deadlines: data descriptors are blocking. never() is the plain blocking call; a deadline adds
 //   MSG_DONTWAIT and polls between attempts. Listening sockets are O_NONBLOCK instead, since accept4
 //   has no per-call flag; accepting is not on the per-message path.
@@ -537,7 +543,8 @@ class packet_socket final : public socket_transport {
         continue;  // a joiner's hello: its sender is noted, and there is no message
       }
       if (n > buffer.size()) {
-        // A stuffed message of exactly the buffer's size: the byte cut off was stuffing too.
+        // A stuffed message of exactly the buffer's size: the byte cut off was stuffing too. (Only a
+        // peer with a larger max_message could send a longer message that starts the same way.)
         if (n == buffer.size() + 1 && all_stuffing(buffer)) return buffer.size();
         // Only a peer configured with a larger max_message can send this; the kernel has
         // already dropped the tail.

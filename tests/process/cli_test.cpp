@@ -152,6 +152,7 @@ const address_form forms[] = {
     {"UnixSeqpacket", [](scratch& s) { return "unix-seqpacket:" + s.path("seqpacket"); }},
     {"TcpPortZero", [](scratch&) { return std::string("tcp://127.0.0.1:0"); }, true},
     {"Udp", [](scratch&) { return "udp://127.0.0.1:" + free_udp_port(); }},
+    {"UdpPortZero", [](scratch&) { return std::string("udp://127.0.0.1:0"); }, true},
 };
 
 class CliRoundTrip : public ipcx::test::ipc_test,
@@ -169,8 +170,8 @@ TEST_P(CliRoundTrip, RecvPrintsTheThreeMessagesSendSentAndRmLeavesNothing) {
     recv_options.stdin_fd = p.read;
     send_options.stdout_fd = p.write;
   }
-  auto recv = child_process::program(
-      ipcx_path(), {"recv", address, "-n", "3", "--timeout", "10"}, recv_options);
+  auto recv = child_process::program(ipcx_path(), {"recv", address, "-n", "3", "--timeout", "10"},
+                                     recv_options);
   ASSERT_TRUE(became_ready(recv));
   std::string target = form.send_to_ready ? ready_address(recv.stderr_text()) : address;
   ASSERT_FALSE(target.empty()) << recv.stderr_text();
@@ -232,6 +233,26 @@ TEST_F(CliTest, RecvWithACountOpensTheFifoAgainForTheNextWriter) {
   EXPECT_EQ(run_ipcx({"rm", address}).status, 0);
 }
 
+// `ipcx send` may start first: it retries until recv has made the socket or FIFO. The pause only
+// makes it likely that send is already retrying; the test holds whichever side wins.
+void expect_send_waits_for_recv(const std::string& address) {
+  auto send = child_process::program(ipcx_path(), {"send", address, "--timeout", "10", "x", "y"});
+  std::this_thread::sleep_for(100ms);
+  auto recv = child_process::program(ipcx_path(), {"recv", address, "-n", "2", "--timeout", "10"});
+  EXPECT_EQ(send.wait_exit(), 0) << send.stderr_text();
+  EXPECT_EQ(recv.wait_exit(), 0) << recv.stderr_text();
+  EXPECT_EQ(recv.stdout_text(), "x\ny\n");
+  EXPECT_EQ(run_ipcx({"rm", address}).status, 0);
+}
+
+TEST_F(CliTest, SendStartedBeforeRecvWaitsForTheListener) {
+  expect_send_waits_for_recv("unix:" + scratch_.path("sock"));
+}
+
+TEST_F(CliTest, SendStartedBeforeRecvWaitsForTheFifoAndItsReader) {
+  expect_send_waits_for_recv("fifo:" + scratch_.path("fifo"));
+}
+
 TEST_F(CliTest, SendWithoutMessagesSendsEachStdinLineAndTheQueueKeepsThemForALaterRecv) {
   std::string address = "mq:" + scratch_.ipc_name("q");
   test_pipe input;
@@ -249,8 +270,8 @@ TEST_F(CliTest, SendWithoutMessagesSendsEachStdinLineAndTheQueueKeepsThemForALat
 
 TEST_F(CliTest, RecvWithoutACountStopsAtEndOfStream) {
   test_pipe p;
-  auto recv = child_process::program(ipcx_path(), {"recv", "pipe:", "--timeout", "10"},
-                                     stdin_from(p.read));
+  auto recv =
+      child_process::program(ipcx_path(), {"recv", "pipe:", "--timeout", "10"}, stdin_from(p.read));
   auto sent = run_ipcx({"send", "pipe:", "x", "y"}, stdout_to(p.write));
   p.close();
   EXPECT_EQ(sent.status, 0) << sent.err;
@@ -279,9 +300,9 @@ TEST_F(CliTest, EndOfStreamBeforeTheCountFailsWithOneLineSayingHowManyCame) {
 TEST_F(CliTest, MalformedAddressesExitTwoWithOneLineQuotingTheAddress) {
   for (std::string bad : {"bogus:x", "mq:no-slash", "tcp://localhost", "sysv-mq:0",
                           "fifo:relative/path", "unix:/a/../b"}) {
-    for (std::vector<std::string> args :
-         {std::vector<std::string>{"send", bad, "m"}, {"recv", bad, "--timeout", "1"},
-          {"rm", bad}}) {
+    for (std::vector<std::string> args : {std::vector<std::string>{"send", bad, "m"},
+                                          {"recv", bad, "--timeout", "1"},
+                                          {"rm", bad}}) {
       auto o = run_ipcx(args);
       EXPECT_EQ(o.status, 2) << args[0] << " " << bad << ": " << o.err;
       EXPECT_TRUE(is_one_error_line(o.err)) << args[0] << " " << bad;
@@ -337,10 +358,13 @@ TEST_F(CliTest, RmOfAnAddressWithNothingNamedSucceedsSilently) {
 }
 
 TEST_F(CliTest, UsageErrorsExitTwoWithOneLine) {
-  for (std::vector<std::string> args :
-       {std::vector<std::string>{}, {"frobnicate"}, {"send"}, {"recv", "mq:/x", "--timeout", "-1"},
-        {"recv", "mq:/x", "--timeout", "soon"}, {"recv", "mq:/x", "-n", "many"},
-        {"send", "mq:/x", "--no-such-option"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{},
+                                        {"frobnicate"},
+                                        {"send"},
+                                        {"recv", "mq:/x", "--timeout", "-1"},
+                                        {"recv", "mq:/x", "--timeout", "soon"},
+                                        {"recv", "mq:/x", "-n", "many"},
+                                        {"send", "mq:/x", "--no-such-option"}}) {
     auto o = run_ipcx(args);
     std::string shown;
     for (auto& a : args) shown += a + " ";
@@ -352,8 +376,8 @@ TEST_F(CliTest, UsageErrorsExitTwoWithOneLine) {
 TEST_F(CliTest, HelpListsTheAddressesAndExitCodes) {
   auto o = run_ipcx({"--help"});
   EXPECT_EQ(o.status, 0) << o.err;
-  for (const char* text : {"send", "recv", "rm", "bench", "Exit codes", "2 bad usage", "3 timed out",
-                           "unix-seqpacket:/path"})
+  for (const char* text : {"send", "recv", "rm", "bench", "Exit codes", "2 bad usage",
+                           "3 timed out", "unix-seqpacket:/path"})
     EXPECT_NE(o.out.find(text), std::string::npos) << text << " missing from:\n" << o.out;
 }
 

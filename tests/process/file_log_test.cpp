@@ -1,12 +1,11 @@
 // file:/path — what is unique to the record log: following by inotify, concurrent writers, the log
 // outliving its processes, and corrupt or torn records.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <array>
 #include <chrono>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "core/crc32c.hpp"
+#include "core/syscall.hpp"
 #include "ipcx/channel.hpp"
 #include "process.hpp"
 #include "scratch.hpp"
@@ -83,7 +83,8 @@ bool wait_until_sleeping(pid_t pid) {
     std::string line;
     std::getline(stat, line);
     auto close = line.rfind(')');
-    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S') return true;
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S')
+      return true;
     std::this_thread::sleep_for(1ms);
   }
   return false;
@@ -219,8 +220,10 @@ IPCX_HELPER(recv_once_forever) {
     if (auto skipped = log->recv(buffer, 5s); !skipped) return report(skipped.error(), 3);
   ipcx::test::ready();
   auto got = log->recv(buffer);
-  if (got) std::printf("data:%s", as_text(std::span(buffer.data(), *got)).c_str());
-  else std::printf("error:%s", got.error().message().c_str());
+  if (got)
+    std::printf("data:%s", as_text(std::span(buffer.data(), *got)).c_str());
+  else
+    std::printf("error:%s", got.error().message().c_str());
   return 0;
 }
 
@@ -230,6 +233,20 @@ IPCX_HELPER(join_denied) {
   if (log) return 1;
   std::fprintf(stderr, "%s\n", log.error().message().c_str());
   return log.error() == std::errc::permission_denied ? 0 : 2;
+}
+
+// Joins args[0], which it may read but not write: receives one record, and sending fails.
+IPCX_HELPER(follow_read_only) {
+  auto log = channel::join(args[0]);
+  if (!log) return report(log.error(), 2);
+  std::vector<std::byte> buffer(64);
+  auto got = log->recv(buffer, 5s);
+  if (!got) return report(got.error(), 3);
+  std::printf("%s", as_text(std::span(buffer.data(), *got)).c_str());
+  auto sent = log->send(std::string_view("not allowed"), 1s);
+  if (sent) return 4;
+  std::fprintf(stderr, "%s\n", sent.error().message().c_str());
+  return sent.error() == std::errc::permission_denied ? 0 : 5;
 }
 
 class FileLog : public ipcx::test::ipc_test {
@@ -242,8 +259,8 @@ TEST_F(FileLog, FollowerBlockedAtTheEndIsWokenForEachRecordAsItIsAppended) {
   auto log = channel::create(address(), {.remove_on_close = true});
   ASSERT_TRUE(log) << log.error().message();
   pipe_pair acks;
-  auto follower = child_process::helper("follow_and_ack", {address(), "100"},
-                                        stdout_to(acks.write));
+  auto follower =
+      child_process::helper("follow_and_ack", {address(), "100"}, stdout_to(acks.write));
   acks.close_write();
   ASSERT_TRUE(follower.wait_ready());
   ASSERT_TRUE(wait_until_sleeping(follower.pid()));
@@ -461,6 +478,17 @@ TEST_F(FileLog, AnotherUserJoiningFailsWithPermissionDeniedNamingThePath) {
       << child.stderr_text();
 }
 
+TEST_F(FileLog, AUserWhoMayOnlyReadTheLogFollowsItButCannotWrite) {
+  ASSERT_EQ(::geteuid(), 0u) << "the permission test runs a helper as nobody: run tests as root";
+  auto log = channel::create(address(), {.permissions = 0644, .remove_on_close = true});
+  ASSERT_TRUE(log) << log.error().message();
+  ASSERT_TRUE(log->send(std::string_view("public"), 1s));
+  auto child = child_process::helper("follow_read_only", {address()}, as_nobody());
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+  EXPECT_EQ(child.stdout_text(), "public");
+  EXPECT_NE(child.stderr_text().find("read-only"), std::string::npos) << child.stderr_text();
+}
+
 TEST_F(FileLog, SymbolicLinkIsRefused) {
   auto log = channel::create(address("real"), {.remove_on_close = true});
   ASSERT_TRUE(log) << log.error().message();
@@ -512,6 +540,27 @@ TEST_F(FileLog, RemoveDeletesTheLogAndFailsWithNotFoundWhenAbsent) {
   auto again = channel::remove(address());
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error(), std::errc::no_such_file_or_directory) << again.error().message();
+}
+
+TEST_F(FileLog, InjectedEintrIsRetriedOnEveryPath) {
+  auto log = channel::create(address(), {.remove_on_close = true});
+  ASSERT_TRUE(log) << log.error().message();
+  std::vector<std::byte> buffer(64);
+  for (int interruptions : {1, 2, 3, 5}) {
+    ipcx::detail::injected_eintr = interruptions;
+    ASSERT_TRUE(log->send(std::string_view("one"))) << interruptions;
+    ipcx::detail::injected_eintr = interruptions;
+    ASSERT_TRUE(log->send(std::string_view("two"), 1s)) << interruptions;
+    ipcx::detail::injected_eintr = interruptions;
+    auto got = log->recv(buffer);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(as_text(std::span(buffer.data(), *got)), "one");
+    ipcx::detail::injected_eintr = interruptions;
+    got = log->recv(buffer, 1s);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(as_text(std::span(buffer.data(), *got)), "two");
+  }
+  ipcx::detail::injected_eintr = 0;
 }
 
 TEST_F(FileLog, InfoDescribesAPersistentOrderedLog) {

@@ -2,13 +2,12 @@
 // and its pid, the 7-byte messages, a full signal queue, and joining processes that cannot or may
 // not receive.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
@@ -18,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/syscall.hpp"
 #include "ipcx/channel.hpp"
 #include "process.hpp"
 #include "scratch.hpp"
@@ -212,8 +212,8 @@ TEST_F(SignalChannel, FullSignalQueueMakesTheSenderTimeOutAndDropsNothing) {
   pipe_pair go;
   // As nobody, so the pending signals counted against its limit are only those of user 65534
   // (the count is per real user id of the receiver, the limit the receiver's own).
-  auto receiver = child_process::helper("receive_after_go", {std::to_string(limit)},
-                                        stdin_from(go.read, true));
+  auto receiver =
+      child_process::helper("receive_after_go", {std::to_string(limit)}, stdin_from(go.read, true));
   ASSERT_TRUE(receiver.wait_ready());
   auto ch = channel::join(reported_address(receiver));
   ASSERT_TRUE(ch) << ch.error().message();
@@ -435,8 +435,13 @@ TEST_F(SignalChannel, SignalBlockedBeforeTheChannelStaysBlockedAfterIt) {
 }
 
 TEST_F(SignalChannel, CreateIsRefusedWhileAThreadStartedEarlierDoesNotBlockTheSignal) {
-  std::promise<void> stop;
-  std::thread earlier([done = stop.get_future()] { done.wait(); });
+  std::promise<void> started, stop;
+  std::thread earlier([&started, done = stop.get_future()] {
+    started.set_value();
+    done.wait();
+  });
+  // Until its start routine runs, a new thread blocks every signal (glibc creates it so).
+  started.get_future().wait();
   auto ch = channel::create("signal:self");
   stop.set_value();
   earlier.join();
@@ -453,6 +458,27 @@ TEST_F(SignalChannel, CreateIsRefusedWhileAThreadStartedEarlierDoesNotBlockTheSi
     again = channel::create("signal:self");
   }
   EXPECT_TRUE(again) << again.error().message();
+}
+
+TEST_F(SignalChannel, InjectedEintrIsRetriedOnEveryPath) {
+  auto ch = channel::create("signal:self");
+  ASSERT_TRUE(ch) << ch.error().message();
+  std::vector<std::byte> buffer(7);
+  for (int interruptions : {1, 2, 3}) {
+    ipcx::detail::injected_eintr = interruptions;
+    ASSERT_TRUE(ch->send(std::string_view("one"))) << interruptions;
+    ipcx::detail::injected_eintr = interruptions;
+    ASSERT_TRUE(ch->send(std::string_view("two"), 1s)) << interruptions;
+    ipcx::detail::injected_eintr = interruptions;
+    auto got = ch->recv(buffer);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(as_text(std::span(buffer.data(), *got)), "one");
+    ipcx::detail::injected_eintr = interruptions;
+    got = ch->recv(buffer, 1s);
+    ASSERT_TRUE(got) << got.error().message();
+    EXPECT_EQ(as_text(std::span(buffer.data(), *got)), "two");
+  }
+  ipcx::detail::injected_eintr = 0;
 }
 
 TEST_F(SignalChannel, MaximumAboveSevenBytesIsRefused) {

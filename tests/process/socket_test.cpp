@@ -1,7 +1,7 @@
 // Sockets: what is unique to them. Every kind between two processes (tcp and udp over IPv4 and
 // IPv6 loopback, with the port the kernel chose), abstract names, datagram replies going back to
-// their sender, stale socket files, the file's permissions, kept datagrams, peers dying in the
-// middle of a frame, and the errors of joining nobody. The shared contract is conformance_test.cpp.
+// their sender, raw datagram peers, stuffed messages, stale socket files, the file's permissions,
+// kept datagrams, peers dying in the middle of a frame, and the errors of joining nobody. The shared contract is conformance_test.cpp.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>

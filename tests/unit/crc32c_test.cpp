@@ -43,9 +43,9 @@ TEST(Crc32c, MatchesTheIscsiTestVectors) {
   EXPECT_EQ(crc32c(filled(32, [](std::size_t i) { return static_cast<int>(i); })), 0x46DD794Eu);
   EXPECT_EQ(crc32c(filled(32, [](std::size_t i) { return static_cast<int>(31 - i); })),
             0x113FDB5Cu);
-  const unsigned char pdu[48] = {0x01, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0,    0, 0, 0, 0, 0,
-                                 0x14, 0,    0, 0, 0, 0, 0x04, 0, 0, 0, 0, 0x14, 0, 0, 0, 0x18,
-                                 0x28, 0,    0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0};
+  const unsigned char pdu[48] = {0x01, 0xc0, 0, 0, 0, 0, 0,    0, 0,    0, 0, 0,    0, 0, 0, 0,
+                                 0x14, 0,    0, 0, 0, 0, 0x04, 0, 0,    0, 0, 0x14, 0, 0, 0, 0x18,
+                                 0x28, 0,    0, 0, 0, 0, 0,    0, 0x02, 0, 0, 0,    0, 0, 0, 0};
   EXPECT_EQ(crc32c(std::as_bytes(std::span(pdu))), 0xD9963A56u);
 }
 

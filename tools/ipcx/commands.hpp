@@ -15,9 +15,9 @@ namespace ipcx::cli {
 // Exit codes, also listed in `ipcx --help`.
 enum exit_code : int {
   exit_ok = 0,
-  exit_failure = 1,    // the operation failed (the stderr line says why)
-  exit_usage = 2,      // bad command line or malformed address
-  exit_timeout = 3,    // --timeout passed before the work was done
+  exit_failure = 1,  // the operation failed (the stderr line says why)
+  exit_usage = 2,    // bad command line or malformed address
+  exit_timeout = 3,  // --timeout passed before the work was done
 };
 
 void add_send(CLI::App& app);

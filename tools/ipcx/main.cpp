@@ -1,5 +1,9 @@
 // ipcx — every Linux IPC mechanism from the command line.
+#include <fcntl.h>
+
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -57,6 +61,16 @@ std::string timeout_text(double seconds) {
 }  // namespace ipcx::cli
 
 int main(int argc, char** argv) {
+  // With stdin, stdout or stderr closed (`ipcx recv ... >&-`), the next descriptor opened, a
+  // socket or a queue, would take its number and receive what was meant for the terminal.
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+        ::open("/dev/null", O_RDWR | O_CLOEXEC) != fd)
+      return ipcx::cli::exit_failure;
+  // A closed stdout or peer is an EPIPE error reported like any other, whatever the mechanism:
+  // the library already ignores SIGPIPE for pipes and sockets, but not for queues, so `ipcx recv
+  // mq:/q | head -1` would otherwise die silently with a message taken from the queue and lost.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"ipcx: send, receive and benchmark messages over every Linux IPC mechanism"};
   app.require_subcommand(1);
   app.footer(

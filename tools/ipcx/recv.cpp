@@ -13,10 +13,12 @@
 //   connection closed); queues, logs, datagram sockets and signals never end by themselves.
 // - --timeout SECONDS bounds the whole run (default: none): when it passes first, recv exits 3.
 // Messages are written as they are, so one that holds a newline spans several lines.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -75,7 +77,7 @@ class receiver {
 
   // Reports a failed receive, accept or open: a timeout names --timeout and the progress.
   int failed(const error& e) {
-    if (e == errc::timed_out)
+    if (e == errc::timed_out && o_.timeout)
       return report(error(errc::timed_out, "recv", o_.address,
                           progress() + " within " + timeout_text(*o_.timeout)));
     return report(e);
@@ -84,17 +86,22 @@ class receiver {
  private:
   std::string progress() const {
     std::string text = std::to_string(received_) + " message" + (received_ == 1 ? "" : "s");
-    if (o_.counted) text = std::to_string(received_) + " of " + std::to_string(o_.count) + " messages";
+    if (o_.counted)
+      text = std::to_string(received_) + " of " + std::to_string(o_.count) + " messages";
     return text + " received";
   }
 
   int print(std::span<const std::byte> message) {
-    // Flushed per message, so a pipeline downstream sees each one as it arrives. The library
-    // ignores SIGPIPE, so a closed stdout is an EPIPE error here rather than a silent death.
+    // Flushed per message, so a pipeline downstream sees each one as it arrives. main ignores
+    // SIGPIPE, so a closed stdout is an EPIPE error here rather than a silent death; it says that
+    // the message was taken from the channel, since a queue or log reader will not see it again.
+    errno = 0;
     std::fwrite(message.data(), 1, message.size(), stdout);
     std::fputc('\n', stdout);
     if (std::fflush(stdout) != 0 || std::ferror(stdout))
-      return report(error::from_errno(errno != 0 ? errno : EIO, "write", "stdout"));
+      return report(with_detail(
+          error::from_errno(errno != 0 ? errno : EIO, "write", "stdout"),
+          "message " + std::to_string(received_ + 1) + " was received but could not be printed"));
     ++received_;
     return exit_ok;
   }
@@ -130,6 +137,10 @@ int recv_channel(receiver& r, const address& where, const recv_options& o) {
     if (where.kind != mechanism::fifo || !o.counted) return r.ended();
     auto again = channel::join(where);
     if (!again) return report(again.error());
+    // wait_fd() opens the new read end now, before the old one closes: were there no reader at
+    // all for a moment, a sender that wrote and left just then would have its messages discarded
+    // with the pipe's buffer. A failure here shows again at the next recv, which reports it.
+    (void)again->wait_fd();
     *ch = std::move(*again);
   }
 }

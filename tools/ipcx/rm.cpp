@@ -21,8 +21,9 @@ int run_rm(const std::string& text) {
 
 void add_rm(CLI::App& app) {
   auto* sub = app.add_subcommand(
-      "rm", "remove the named object behind ADDRESS (a queue, FIFO, socket file or log); "
-            "addresses with nothing named (pipe, signal, tcp, udp, unix:@name) succeed");
+      "rm",
+      "remove the named object behind ADDRESS (a queue, FIFO, socket file or log); "
+      "addresses with nothing named (pipe, signal, tcp, udp, unix:@name) succeed");
   auto address_text = std::make_shared<std::string>();
   sub->add_option("ADDRESS", *address_text, "the channel's address")->required();
   sub->callback([address_text] { finish(run_rm(*address_text)); });

@@ -10,6 +10,7 @@
 // - pipe: stdout is the pipe (`ipcx send pipe: a b | ipcx recv pipe:`).
 // --timeout also bounds each send, so a receiver that stops reading makes send exit 3 rather than
 // hang; it does not bound the whole run, so stdin may stream for as long as it likes.
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <iostream>
@@ -73,7 +74,7 @@ result<channel> reach(const address& where, deadline until, bool& gave_up) {
       return joined;
     }
     // Connection set-up, not the message path: a short sleep between attempts costs nothing.
-    auto pause = std::chrono::duration_cast<deadline::clock::duration>(std::chrono::milliseconds(5));
+    deadline::clock::duration pause = std::chrono::milliseconds(5);
     std::this_thread::sleep_for(std::min(pause, until.remaining()));
   }
 }
@@ -106,6 +107,9 @@ int run_send(const send_options& o) {
       if (int rc = send_one(*ch, o, m); rc != exit_ok) return rc;
     return exit_ok;
   }
+  // Only std::cin reads stdin here, so it need not stay in step with stdio's buffer, and
+  // reads whole blocks instead of one character at a time.
+  std::ios::sync_with_stdio(false);
   std::string line;
   while (std::getline(std::cin, line))
     if (int rc = send_one(*ch, o, line); rc != exit_ok) return rc;

@@ -1,0 +1,255 @@
+// ipcx/ring.hpp — a lock-free ring of variable-size messages inside shared memory.
+//
+// The ring lives in a memory region that two or more processes map (MAP_SHARED): a POSIX or
+// System V segment, a memfd, or an anonymous mapping shared across fork. One process formats it with
+// create(); the others attach() to it as a producer or the consumer. Messages keep their
+// boundaries and their order (per producer, when there are several); the fast path of send and
+// recv touches only memory: no system call while the other side is awake.
+//
+//   auto seg = ...;                                    // any MAP_SHARED region, e.g. shared_memory
+//   auto rx = ipcx::ring::create(seg.bytes(), {.capacity_bytes = 1 << 20, .max_message = 4096});
+//   // in the other process, mapping the same segment:
+//   auto tx = ipcx::ring::attach(seg.bytes(), ipcx::ring_role::producer);
+//   tx->send(bytes);                                   // copies in; waits while the ring is full
+//   auto n = rx->recv(buffer, 100ms);                  // copies out; errc::timed_out when empty
+//   auto out = tx->borrow(1500);                       // zero-copy: fill *out in place, then
+//   tx->publish();
+//   auto in = rx->peek();                              // zero-copy: read *in in place, then
+//   rx->release();
+//
+// Design:
+//   - One header at offset 0 of the region, then a data area of `capacity` bytes (a power of two).
+//     head and tail are byte positions that only grow (the offset is position mod capacity): the
+//     producer side owns head, the consumer owns tail, each on its own cache line. Each side keeps
+//     a cached copy of the other's index on its own line (as in folly's ProducerConsumerQueue and
+//     moodycamel's ReaderWriterQueue) and reads the other's line only when the cache says "full"
+//     or "empty", so streaming costs about one cache-line transfer per line of data.
+//   - A record is an 8-byte word (size, kind, lap stamp) and the payload padded to 8 bytes. A record
+//     never wraps: when it does not fit before the end of the data area the producer writes a skip
+//     record there and starts at offset 0. A record may take at most half the capacity, so an
+//     empty ring always has room for the largest one.
+//   - Single producer (ring_producers::single): the producer writes the record, then moves head;
+//     everything below head is complete. Multi-producer (ring_producers::multi): producers reserve
+//     space with a CAS on head and publish each record by storing its word last; the consumer
+//     reads records in order and waits for an uncommitted one (word still 0). So that "0" means
+//     "not written yet" in every lap, the consumer zeroes what it consumed before it moves tail.
+//   - Waiting is adaptive: spin `spin` rounds of the pause instruction (about 20-35 ns each on the
+//     machines ipcx is measured on), then set the side's waiters flag and sleep on a futex word in
+//     the segment. The other side makes the futex_wake system call only when the flag is set, so
+//     while both sides are awake nothing enters the kernel. spin = 0 blocks at once; spin =
+//     ring::spin_forever never sleeps (and spares the peer the store-load fence, see below).
+//   - A sleeping side wakes at least every 100 ms to check that the other side is alive: each side
+//     records its pid and process start time in the header; the check opens a pidfd (start time
+//     compared, so a reused pid is not mistaken for the peer) and polls it. A peer that died gives
+//     errc::peer_dead within that period; messages it published before dying are still delivered
+//     first. A side that detaches normally clears its record: the other side then simply waits
+//     (the ring persists and another peer may attach), as a reader of a named queue would.
+//   - The segment is untrusted: attach validates magic, version, layout sizes and capacity against
+//     the region, and every index or record word read from it is checked on every use (tail <=
+//     head <= tail + capacity, alignment, record size <= max_message, record within the data area
+//     and below head, lap stamp). A violation is errc::corrupt_segment, never an out-of-bounds
+//     access, a crash or an endless loop: spins are bounded by the deadline and the peer checks,
+//     skip records advance by at least 8 bytes and cannot pass head. The header's fixed fields are
+//     copied at attach and compared with the segment again whenever an index is refreshed and on
+//     every wake-up, so a scribbled header is noticed during operation too, though not on a fast
+//     path that is still working from a cached index.
+//   - eventfd: the segment cannot hold a descriptor. With ring_options::eventfd the creator makes
+//     an eventfd (event_fd()); a producer writes it whenever it wakes the consumer, and the
+//     consumer's wait_fd() polls readable when messages may be waiting. try_recv() on an empty
+//     ring arms it (sets the consumer's waiters flag), so an event loop polls wait_fd() and calls
+//     try_recv() until it returns nothing. Every side of an eventfd ring needs the descriptor: hand
+//     it over with the segment (inherited across fork, spawn_options::inherit or SCM_RIGHTS beside
+//     the memfd) and pass it to attach(); attach() refuses an eventfd ring without it, as an
+//     unsignalled consumer would wait forever.
+//
+// Memory ordering:
+//   Single producer: the producer writes the payload and the record word (relaxed), then stores
+//   head with release; the consumer loads head with acquire, so the record is visible before it is
+//   read. The consumer stores tail with release after it has copied the payload out; a producer
+//   loads tail with acquire before it writes into the freed bytes. Multi-producer: the reservation
+//   CAS on head is acq_rel; the producer stores the record word last, with release; the consumer
+//   loads it with acquire (it pairs with that store, not with head), zeroes the record, and stores
+//   tail with release. Sleeping is a Dekker handshake on seq_cst operations: the sleeper stores its
+//   waiters flag (seq_cst) and then re-reads the other side's index (seq_cst); the waker stores its
+//   index (seq_cst) and then loads the flag (seq_cst). One of them sees the other's store, so a
+//   wake-up is never lost; the futex word is loaded before the flag is set and bumped before
+//   futex_wake, so a wake between the check and futex_wait makes futex_wait return at once. When
+//   the other side never sleeps (spin_forever, no eventfd) the index store is a plain release and
+//   the flag is not read: no fence on the fast path. Each atomic in src/ring/layout.hpp names its
+//   writer and the load it pairs with.
+//
+// Thread and signal safety: one ring object is used by one thread at a time; several producers
+// each attach their own object (in one process or many). Nothing here is async-signal-safe.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "ipcx/deadline.hpp"
+#include "ipcx/error.hpp"
+#include "ipcx/unique_fd.hpp"
+
+namespace ipcx {
+
+namespace detail::ring_layout {
+struct header;
+}
+namespace detail {
+struct ring_peers;
+}
+
+enum class ring_role : std::uint8_t { producer, consumer };
+enum class ring_producers : std::uint8_t { single, multi };
+
+// About 50 µs of pause instructions on the reference machine: roughly what one futex sleep and
+// wake-up costs there, so spinning longer buys nothing (see docs/MEASUREMENTS).
+inline constexpr std::uint32_t ring_default_spin = 2048;
+
+struct ring_options {
+  // Bytes for messages, a power of two >= 256; 0 = the largest power of two that fits the region.
+  std::size_t capacity_bytes = 0;
+  // Largest payload; a record of it (8 bytes more, padded to 8) must fit in half the capacity.
+  std::size_t max_message = 4096;
+  ring_producers producers = ring_producers::single;
+  // Pause rounds before sleeping: 0 = always sleep at once, ring::spin_forever = never sleep. Also
+  // the default for sides that attach later.
+  std::uint32_t spin = ring_default_spin;
+  // Make an eventfd so the consumer has a wait_fd() (see "eventfd" above).
+  bool eventfd = false;
+  // Names the ring in error messages, e.g. its segment's address.
+  std::string name = "ring";
+};
+
+struct ring_attach_options {
+  // Default: the spin budget the creator chose.
+  std::optional<std::uint32_t> spin = std::nullopt;
+  // The creator's eventfd, required when the ring has one; duplicated, the caller keeps its copy.
+  int eventfd = -1;
+  std::string name = "ring";
+};
+
+class ring {
+ public:
+  static constexpr std::uint32_t spin_forever = 0xffffffff;
+
+  // Bytes of region a ring with `capacity_bytes` of data needs (header included).
+  static std::size_t region_size(std::size_t capacity_bytes) noexcept;
+
+  // Formats `region` (which must be at least 64-byte aligned, as every mapping is) and attaches to
+  // it in `role`. Errors: EINVAL for a bad option or a region too small or misaligned (detail
+  // says which), eventfd(2) failures. Overwrites whatever the region held: only for a new segment.
+  [[nodiscard]] static result<ring> create(std::span<std::byte> region, const ring_options& options,
+                                           ring_role role = ring_role::consumer);
+  // Validates the header in `region` and attaches in `role`. errc::corrupt_segment when the header
+  // is not a valid ring for this region (detail says what failed; a zero magic usually means the
+  // creator has not finished formatting it); EBUSY when the role is taken by a live process (the
+  // consumer, the single producer, or all producer slots); EINVAL for an eventfd ring without
+  // options.eventfd.
+  [[nodiscard]] static result<ring> attach(std::span<std::byte> region, ring_role role,
+                                           const ring_attach_options& options = {});
+
+  ring(ring&& other) noexcept;
+  ring& operator=(ring&& other) noexcept;
+  ring(const ring&) = delete;
+  ring& operator=(const ring&) = delete;
+  // Detaches: clears this side's pid from the header. A borrowed record that was not published is
+  // abandoned (single producer: never seen; multi: published as an empty skip record).
+  ~ring();
+
+  // --- producer -------------------------------------------------------------------------------
+  // Copies `message` in; waits while the ring is full. errc::message_too_large when it is larger
+  // than max_message(); errc::timed_out, errc::peer_dead (the consumer died while this waited),
+  // errc::corrupt_segment.
+  [[nodiscard]] result<void> send(std::span<const std::byte> message, deadline until = {});
+  // False when the ring has no room for it now.
+  [[nodiscard]] result<bool> try_send(std::span<const std::byte> message);
+  // Reserves `size` bytes in the ring and returns them to be filled in place; waits for room as
+  // send does. Publish them with publish() before the next borrow or send.
+  [[nodiscard]] result<std::span<std::byte>> borrow(std::size_t size, deadline until = {});
+  // Makes the borrowed record visible to the consumer, all of it or its first `used` bytes.
+  // EINVAL when nothing is borrowed or `used` is larger than the borrowed size.
+  [[nodiscard]] result<void> publish();
+  [[nodiscard]] result<void> publish(std::size_t used);
+
+  // --- consumer -------------------------------------------------------------------------------
+  // Copies the next message into `buffer` and returns its size; waits while the ring is empty.
+  // errc::message_too_large (the message stays for the next call) when `buffer` is too small;
+  // errc::timed_out, errc::peer_dead (every producer died, or one died holding an unpublished
+  // record that blocks the ones after it), errc::corrupt_segment.
+  [[nodiscard]] result<std::size_t> recv(std::span<std::byte> buffer, deadline until = {});
+  // std::nullopt when no message is waiting (and, on an eventfd ring, arms wait_fd()).
+  [[nodiscard]] result<std::optional<std::size_t>> try_recv(std::span<std::byte> buffer);
+  // The next message in place, without copying; waits as recv does. It stays valid, and peek()
+  // returns it again, until release(). The producer may be a scribbling peer: the bytes can change
+  // under the reader (its size cannot), so validate what you read before trusting it.
+  [[nodiscard]] result<std::span<const std::byte>> peek(deadline until = {});
+  // Consumes the message peek() returned. EINVAL when nothing is peeked.
+  [[nodiscard]] result<void> release();
+
+  // --- both -----------------------------------------------------------------------------------
+  // errc::peer_dead if the other side died, errc::corrupt_segment if the header was scribbled,
+  // else success. Blocking calls do this on their own; for event loops that only try_recv.
+  [[nodiscard]] result<void> check_peer();
+  // The consumer's eventfd (readable when messages may be waiting), else -1 (producers too).
+  int wait_fd() const noexcept;
+  // This side's copy of the ring's eventfd, to hand over to a peer; -1 when there is none.
+  int event_fd() const noexcept { return eventfd_.get(); }
+
+  ring_role role() const noexcept { return role_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+  std::size_t max_message() const noexcept { return max_message_; }
+  bool multi_producer() const noexcept { return multi_; }
+  std::uint32_t spin() const noexcept { return spin_; }
+
+ private:
+  ring() = default;
+  template <typename Ready>
+  result<void> wait(Ready&& ready, deadline until, const char* operation);
+  result<bool> space_ready(std::uint64_t length, bool arm);
+  result<bool> data_ready();
+  result<std::span<std::byte>> reserve(std::size_t size, deadline until, const char* operation);
+  result<std::span<std::byte>> reserve_multi(std::size_t size, deadline until,
+                                             const char* operation);
+  result<std::optional<std::span<const std::byte>>> next_record(const char* operation);
+  result<std::optional<std::size_t>> copy_out(std::span<std::byte> buffer, const char* operation);
+  result<void> commit(std::uint64_t payload);
+  void consume();
+  void wake_consumer() noexcept;
+  void wake_producers() noexcept;
+  result<void> check_header(const char* operation) const;
+  result<void> check_peer_for(const char* operation);
+  std::unexpected<error> corrupt(const char* operation, std::string detail) const;
+  void detach() noexcept;
+
+  detail::ring_layout::header* header_ = nullptr;
+  std::byte* data_ = nullptr;
+  // Validated copies of the header's fixed fields: the ring never re-reads them to compute an
+  // address.
+  std::uint64_t capacity_ = 0;
+  std::uint64_t max_message_ = 0;
+  std::uint32_t flags_ = 0;
+  unsigned capacity_log2_ = 0;
+  std::uint32_t spin_ = 0;
+  ring_role role_ = ring_role::consumer;
+  bool multi_ = false;
+  int slot_ = -1;            // this producer's peer slot (the consumer has its own)
+  std::uint64_t owner_ = 0;  // this side's pid + start time as recorded in its slot
+  // Single producer: head. Consumer: tail. Both are authoritative here (this side is their only
+  // writer), so a peer scribbling them in the segment cannot move this side's position.
+  std::uint64_t position_ = 0;
+  // borrow(): where the record starts and how long the reservation is; peek(): the record length.
+  std::uint64_t pending_position_ = 0;
+  std::uint64_t pending_length_ = 0;
+  std::uint64_t pending_size_ = 0;
+  bool pending_ = false;
+  unique_fd eventfd_;
+  std::unique_ptr<detail::ring_peers> peers_;  // pidfds of the other side, opened when needed
+  std::string name_;
+};
+
+}  // namespace ipcx

@@ -1,0 +1,239 @@
+// The byte layout of an ipcx ring inside a shared segment: the header at offset 0 and the record
+// encoding of the data area that follows it. Everything here is read by processes that do not trust
+// each other, so this file also holds the pure checks (no memory access) that ring.cpp applies to
+// every value it reads back.
+//
+// Segment:  [ header: header_size bytes, a multiple of 64 ][ data area: capacity bytes ]
+// Record:   [ 8-byte record word ][ payload, padded to record_align (8) ]
+//
+// A record word packs  bits 0..31: payload size (data) or body size (skip)
+//                      bits 32..39: kind (1 data, 2 skip; 0 = nothing written yet)
+//                      bits 40..63: the lap stamp, (position >> log2(capacity)) mod 2^24
+// The stamp ties a word to the lap it was written in, so a word left over from an earlier lap, or
+// a scribbled one, fails validation instead of being read as a fresh record. A skip record fills
+// the end of the data area when the next record does not fit there (the record then starts at
+// offset 0), and the unused end of a multi-producer reservation that publish() shrank.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace ipcx::detail::ring_layout {
+
+inline constexpr std::uint64_t magic = 0x31474e4952584350ULL;  // "PCXRING1", little-endian
+inline constexpr std::uint32_t version = 1;
+inline constexpr std::size_t cache_line = 64;
+inline constexpr std::size_t record_align = 8;
+inline constexpr std::size_t record_header = 8;  // the record word
+inline constexpr std::size_t max_producers = 16;
+inline constexpr std::uint64_t min_capacity = 256;
+inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 40;
+// The size field is 32 bits; keeping a message below 2^31 leaves the arithmetic far from overflow.
+inline constexpr std::uint64_t max_message_limit = std::uint64_t{1} << 30;
+
+// header::flags
+inline constexpr std::uint32_t flag_multi_producer = 1u << 0;
+inline constexpr std::uint32_t flag_eventfd = 1u << 1;
+inline constexpr std::uint32_t known_flags = flag_multi_producer | flag_eventfd;
+
+// header::may_sleep: a side that might block in futex_wait sets its bit at attach (never cleared).
+// A waker whose peer side never sleeps skips the store-load fence and the waiters-flag check.
+inline constexpr std::uint32_t consumer_may_sleep = 1u << 0;
+inline constexpr std::uint32_t producer_may_sleep = 1u << 1;
+
+// One side's identity: pid in bits 0..21 (pid_max is at most 2^22), the process start time
+// (/proc/PID/stat field 22, clock ticks since boot) in bits 22..63. One word, so claiming a slot
+// is a single CAS and a reader never sees a pid paired with another process's start time.
+inline constexpr unsigned pid_bits = 22;
+inline constexpr std::uint64_t pid_mask = (std::uint64_t{1} << pid_bits) - 1;
+
+constexpr std::uint64_t make_owner(std::uint64_t pid, std::uint64_t start_time) noexcept {
+  return (start_time << pid_bits) | (pid & pid_mask);
+}
+constexpr std::uint32_t owner_pid(std::uint64_t owner) noexcept {
+  return static_cast<std::uint32_t>(owner & pid_mask);
+}
+constexpr std::uint64_t owner_start_time(std::uint64_t owner) noexcept { return owner >> pid_bits; }
+// The start time as make_owner stores it, for comparison with one read from /proc.
+constexpr std::uint64_t truncated_start_time(std::uint64_t start_time) noexcept {
+  return (start_time << pid_bits) >> pid_bits;
+}
+
+// One side of the ring, on its own cache line so a producer's busy flag (written twice per
+// message) never shares a line with anything another process reads on its fast path.
+struct alignas(cache_line) peer_slot {
+  // Written by the side itself: CAS from 0 or from a dead owner at attach, CAS back to 0 at detach.
+  // Read (acquire) by the other side's liveness check.
+  std::atomic<std::uint64_t> owner;
+  // Multi-producer only: 1 from before the producer's reservation CAS until after its commit.
+  // Written by that producer (relaxed store ordered by the acq_rel CAS / release store after the
+  // commit); read by the consumer's liveness check to tell a dead producer that holds an
+  // uncommitted reservation (which wedges the ring) from one that died between messages.
+  std::atomic<std::uint32_t> busy;
+};
+
+struct alignas(cache_line) header {
+  // --- line 0: written by the creator before `magic` is published (release); immutable after,
+  // except may_sleep. Attach copies and validates these once; the ring uses its own copies and
+  // re-compares them with the segment whenever it refreshes an index or wakes from a wait.
+  std::atomic<std::uint64_t> magic;  // stored last by create (release), loaded (acquire) by attach
+  std::uint32_t version;
+  std::uint32_t header_size;
+  std::uint32_t record_align;
+  std::uint32_t flags;
+  std::uint64_t capacity;     // bytes in the data area, a power of two
+  std::uint64_t max_message;  // largest payload
+  std::uint32_t spin;         // the creator's spin budget, the default for attachers
+  std::uint32_t max_producers;
+  // fetch_or by each side at attach; loaded (relaxed) by the other side on every publish/release.
+  std::atomic<std::uint32_t> may_sleep;
+
+  // --- line 1: the producer side.
+  // head: the end of everything reserved (multi) or published (single), as a byte position that
+  // only grows (offset = head mod capacity). Single: store(release, or seq_cst when the consumer
+  // may sleep) by the producer after writing the record, load(acquire) by the consumer. Multi: CAS
+  // (acq_rel) by producers to reserve; the consumer learns of data from the record words and
+  // reads head only to bound them.
+  alignas(cache_line) std::atomic<std::uint64_t> head;
+  // The producers' last view of tail, a hint: relaxed, written and read by producers only,
+  // validated like any index on every read.
+  std::atomic<std::uint64_t> cached_tail;
+
+  // --- line 2: the consumer side.
+  // tail: the end of everything consumed. store(release, or seq_cst when a producer may sleep) by
+  // the consumer after it has read (and, multi, zeroed) the record; load(acquire) by producers
+  // before they write into the freed space.
+  alignas(cache_line) std::atomic<std::uint64_t> tail;
+  // The consumer's last view of head, a hint: relaxed, consumer only, validated on every read.
+  std::atomic<std::uint64_t> cached_head;
+
+  // --- line 3: sleeping. Written only around a sleep or a wake-up, so it stays shared (cheap to
+  // read) in both caches while data flows.
+  // consumer_waiting: store(1, seq_cst) by the consumer before its last check and futex_wait;
+  // load(seq_cst) by a producer after its publishing store, then exchange(0) and a wake-up. The
+  // seq_cst pair is the Dekker handshake: either the consumer sees the record or the producer
+  // sees the flag.
+  alignas(cache_line) std::atomic<std::uint32_t> consumer_waiting;
+  // The futex the consumer sleeps on: fetch_add(release) by the waking producer, loaded (acquire)
+  // by the consumer before it sets consumer_waiting.
+  std::atomic<std::uint32_t> data_futex;
+  // The same pair for producers waiting for space, set by any producer, cleared by the consumer.
+  std::atomic<std::uint32_t> producers_waiting;
+  std::atomic<std::uint32_t> space_futex;
+
+  // --- lines 4..: who is attached.
+  peer_slot consumer;
+  peer_slot producers[max_producers];
+};
+
+static_assert(std::is_standard_layout_v<header>);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free &&
+                  std::atomic<std::uint32_t>::is_always_lock_free,
+              "cross-process atomics must be lock-free (address-free)");
+static_assert(sizeof(header) % cache_line == 0);
+static_assert(alignof(header) == cache_line);
+
+inline constexpr std::size_t header_size = sizeof(header);
+
+// --- record words -------------------------------------------------------------------------------
+
+enum class kind : std::uint8_t { none = 0, data = 1, skip = 2 };
+
+constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
+  return (n + (record_align - 1)) & ~std::uint64_t{record_align - 1};
+}
+// Bytes a record with `payload` bytes occupies, word included.
+constexpr std::uint64_t record_size(std::uint64_t payload) noexcept {
+  return record_header + align_up(payload);
+}
+constexpr std::uint32_t lap_stamp(std::uint64_t position, unsigned capacity_log2) noexcept {
+  return static_cast<std::uint32_t>((position >> capacity_log2) & 0xffffff);
+}
+constexpr std::uint64_t make_word(kind k, std::uint64_t size, std::uint32_t stamp) noexcept {
+  return (std::uint64_t{stamp} << 40) | (std::uint64_t{static_cast<std::uint8_t>(k)} << 32) |
+         (size & 0xffffffff);
+}
+constexpr kind word_kind(std::uint64_t word) noexcept {
+  return static_cast<kind>((word >> 32) & 0xff);
+}
+constexpr std::uint32_t word_size(std::uint64_t word) noexcept {
+  return static_cast<std::uint32_t>(word & 0xffffffff);
+}
+constexpr std::uint32_t word_stamp(std::uint64_t word) noexcept {
+  return static_cast<std::uint32_t>(word >> 40);
+}
+
+// What a record word read at `position` (within the published or reserved range ending at
+// `limit`) describes, or why it is invalid.
+struct record_view {
+  kind k = kind::none;
+  std::uint64_t size = 0;    // payload (data) or body (skip) bytes
+  std::uint64_t length = 0;  // the whole record, word included
+  const char* problem = nullptr;
+};
+
+constexpr record_view decode(std::uint64_t word, std::uint64_t position, std::uint64_t limit,
+                             std::uint64_t capacity, unsigned capacity_log2,
+                             std::uint64_t max_message) noexcept {
+  record_view v;
+  v.k = word_kind(word);
+  v.size = word_size(word);
+  if (v.k != kind::data && v.k != kind::skip) {
+    v.problem = "record word has an unknown kind";
+    return v;
+  }
+  if (word_stamp(word) != lap_stamp(position, capacity_log2)) {
+    v.problem = "record word carries another lap's stamp";
+    return v;
+  }
+  std::uint64_t offset = position & (capacity - 1);
+  if (v.k == kind::data) {
+    if (v.size > max_message) {
+      v.problem = "record size exceeds max_message";
+      return v;
+    }
+    v.length = record_size(v.size);
+  } else {
+    if (v.size % record_align != 0) {
+      v.problem = "skip record body is not aligned";
+      return v;
+    }
+    v.length = record_header + v.size;
+  }
+  // Sizes are below 2^32 and positions below 2^64 - 2^41 in any real run, but the check is written
+  // so that no sum can wrap: offset and length are each below capacity <= 2^40.
+  if (v.length > capacity - offset) {
+    v.problem = "record runs past the end of the data area";
+    return v;
+  }
+  if (v.length > limit - position) {
+    v.problem = "record runs past the published head";
+    return v;
+  }
+  return v;
+}
+
+// Creation parameters that a ring accepts; nullptr when fine, else what is wrong.
+constexpr const char* check_geometry(std::uint64_t capacity, std::uint64_t max_message) noexcept {
+  if (capacity < min_capacity || capacity > max_capacity || !std::has_single_bit(capacity))
+    return "capacity must be a power of two between 256 bytes and 1 TiB";
+  if (max_message > max_message_limit) return "max_message must be at most 1 GiB";
+  // With the largest record at most half the data area, an empty ring always has room for it
+  // either before the end or (after a skip record) at the start, so a producer never waits for
+  // space that can never appear.
+  if (record_size(max_message) > capacity / 2)
+    return "a record of max_message bytes (plus its 8-byte word) must fit in half the capacity";
+  return nullptr;
+}
+
+// Index relation: tail <= head <= tail + capacity, both multiples of record_align.
+constexpr bool indices_valid(std::uint64_t tail, std::uint64_t head,
+                             std::uint64_t capacity) noexcept {
+  return tail <= head && head - tail <= capacity && tail % record_align == 0 &&
+         head % record_align == 0;
+}
+
+}  // namespace ipcx::detail::ring_layout
