@@ -27,6 +27,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "ipcx/deadline.hpp"
 #include "ipcx/error.hpp"

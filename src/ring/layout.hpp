@@ -166,8 +166,8 @@ constexpr std::uint32_t word_stamp(std::uint64_t word) noexcept {
   return static_cast<std::uint32_t>(word >> 40);
 }
 
-// What a record word read at `position` (within the published or reserved range ending at
-// `limit`) describes, or why it is invalid.
+// What a record word read at `position` describes, or why it is invalid. Checks everything the
+// word alone can be checked against; the caller also checks `length` against head.
 struct record_view {
   kind k = kind::none;
   std::uint64_t size = 0;    // payload (data) or body (skip) bytes
@@ -175,9 +175,8 @@ struct record_view {
   const char* problem = nullptr;
 };
 
-constexpr record_view decode(std::uint64_t word, std::uint64_t position, std::uint64_t limit,
-                             std::uint64_t capacity, unsigned capacity_log2,
-                             std::uint64_t max_message) noexcept {
+constexpr record_view decode(std::uint64_t word, std::uint64_t position, std::uint64_t capacity,
+                             unsigned capacity_log2, std::uint64_t max_message) noexcept {
   record_view v;
   v.k = word_kind(word);
   v.size = word_size(word);
@@ -189,7 +188,6 @@ constexpr record_view decode(std::uint64_t word, std::uint64_t position, std::ui
     v.problem = "record word carries another lap's stamp";
     return v;
   }
-  std::uint64_t offset = position & (capacity - 1);
   if (v.k == kind::data) {
     if (v.size > max_message) {
       v.problem = "record size exceeds max_message";
@@ -198,19 +196,15 @@ constexpr record_view decode(std::uint64_t word, std::uint64_t position, std::ui
     v.length = record_size(v.size);
   } else {
     if (v.size % record_align != 0) {
-      v.problem = "skip record body is not aligned";
+      v.problem = "skip record body is not a multiple of 8 bytes";
       return v;
     }
     v.length = record_header + v.size;
   }
-  // Sizes are below 2^32 and positions below 2^64 - 2^41 in any real run, but the check is written
-  // so that no sum can wrap: offset and length are each below capacity <= 2^40.
-  if (v.length > capacity - offset) {
+  // offset and length are both below capacity (sizes are 32-bit, capacity is at least 256 and the
+  // size check above bounds data records), so the comparison cannot wrap.
+  if (v.length > capacity - (position & (capacity - 1))) {
     v.problem = "record runs past the end of the data area";
-    return v;
-  }
-  if (v.length > limit - position) {
-    v.problem = "record runs past the published head";
     return v;
   }
   return v;
