@@ -90,9 +90,11 @@ class file_lock {
         fd_(std::exchange(other.fd_, -1)),
         name_(std::move(other.name_)) {}
   file_lock& operator=(file_lock&& other) noexcept {
-    owned_ = std::move(other.owned_);
-    fd_ = std::exchange(other.fd_, -1);
-    name_ = std::move(other.name_);
+    if (this != &other) {
+      owned_ = std::move(other.owned_);
+      fd_ = std::exchange(other.fd_, -1);
+      name_ = std::move(other.name_);
+    }
     return *this;
   }
   file_lock(const file_lock&) = delete;

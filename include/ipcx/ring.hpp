@@ -210,8 +210,8 @@ class ring {
   ring() = default;
   template <typename Ready>
   result<void> wait(Ready&& ready, deadline until, const char* operation);
-  result<bool> space_ready(std::uint64_t length, bool arm);
-  result<bool> data_ready();
+  result<bool> space_ready(std::uint64_t length, const char* operation);
+  result<bool> data_ready(const char* operation);
   result<std::span<std::byte>> reserve(std::size_t size, deadline until, const char* operation);
   result<std::span<std::byte>> reserve_multi(std::size_t size, deadline until,
                                              const char* operation);

@@ -108,10 +108,10 @@ class semaphore {
   void reset() noexcept;
 
   kind kind_ = kind::posix_unnamed;
-  sem_t* sem_ = nullptr;       // posix: from sem_open, or inside the caller's memory
-  int id_ = -1;                // sysv: the semid
-  std::string text_;           // the address, for errors
-  std::string name_;           // posix named: "/name", for remove_on_close
+  sem_t* sem_ = nullptr;  // posix: from sem_open, or inside the caller's memory
+  int id_ = -1;           // sysv: the semid
+  std::string text_;      // the address, for errors
+  std::string name_;      // posix named: "/name", for remove_on_close
   bool remove_on_close_ = false;
   bool undo_ = true;
 };

@@ -63,14 +63,14 @@ namespace ipcx {
 // socketpair). Not a secret: a defence against handing memory to, or mapping memory from, the wrong
 // user.
 struct peer_policy {
-  std::vector<uid_t> uids;  // allowed effective uids; empty = this process's effective uid only
-  std::vector<pid_t> pids;  // when not empty, the peer's pid must also be one of these
+  std::vector<uid_t> uids = {};  // allowed effective uids; empty = only this process's euid
+  std::vector<pid_t> pids = {};  // when not empty, the peer's pid must also be one of these
 
   bool allows(uid_t uid, pid_t pid) const noexcept;
 };
 
 struct segment_options {
-  mode_t permissions = 0600;     // named segments (and the memfd:/path socket file) this call creates
+  mode_t permissions = 0600;     // for named segments (and memfd:/path socket files) it creates
   bool remove_on_close = false;  // the creator removes the named segment when it closes
   peer_policy peers = {};        // memfd: whom the creator serves and whom a joiner accepts
   // memfd:/path join: gives up with errc::timed_out unless the creator hands the segment over by

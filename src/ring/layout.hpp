@@ -28,7 +28,7 @@ inline constexpr std::uint32_t version = 1;
 inline constexpr std::size_t cache_line = 64;
 inline constexpr std::size_t record_align = 8;
 inline constexpr std::size_t record_header = 8;  // the record word
-inline constexpr std::size_t max_producers = 16;
+inline constexpr std::size_t producer_slots = 16;
 inline constexpr std::uint64_t min_capacity = 256;
 inline constexpr std::uint64_t max_capacity = std::uint64_t{1} << 40;
 // The size field is 32 bits; keeping a message below 2^31 leaves the arithmetic far from overflow.
@@ -126,7 +126,7 @@ struct alignas(cache_line) header {
 
   // --- lines 4..: who is attached.
   peer_slot consumer;
-  peer_slot producers[max_producers];
+  peer_slot producers[producer_slots];
 };
 
 static_assert(std::is_standard_layout_v<header>);

@@ -40,10 +40,10 @@ std::unexpected<error> lock_error(int errno_value, const char* operation, const 
                                   lock_mode mode) {
   // EBADF on a descriptor that is open: it lacks the access the mode needs.
   if (errno_value == EBADF)
-    return std::unexpected(
-        error(std::error_code(EBADF, std::generic_category()), operation, name,
-              mode == lock_mode::shared ? "a shared lock needs the file open for reading"
-                                        : "an exclusive lock needs the file open for writing"));
+    return std::unexpected(error(std::error_code(EBADF, std::generic_category()), operation, name,
+                                 mode == lock_mode::shared
+                                     ? "a shared lock needs the file open for reading"
+                                     : "an exclusive lock needs the file open for writing"));
   return fail_errno(errno_value, operation, name);
 }
 
@@ -79,7 +79,8 @@ result<file_lock> file_lock::open(std::string_view path, mode_t permissions) {
 result<file_lock> file_lock::on(int fd) {
   std::string name = "fd " + std::to_string(fd);
   // Checked now so that a bad descriptor fails here rather than at the first lock.
-  if (sys([&] { return ::fcntl(fd, F_GETFD); }) < 0) return fail_errno(errno, "fcntl(F_GETFD)", name);
+  if (sys([&] { return ::fcntl(fd, F_GETFD); }) < 0)
+    return fail_errno(errno, "fcntl(F_GETFD)", name);
   return file_lock(unique_fd(), fd, std::move(name));
 }
 

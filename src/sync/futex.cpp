@@ -26,8 +26,8 @@ std::uint32_t* address_of(std::atomic<std::uint32_t>& word) noexcept {
 }
 
 timespec monotonic(deadline until) noexcept {
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until.when().time_since_epoch())
-                .count();
+  auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(until.when().time_since_epoch()).count();
   timespec ts{};
   ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
   ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
@@ -36,8 +36,7 @@ timespec monotonic(deadline until) noexcept {
 
 }  // namespace
 
-result<bool> futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                        deadline until) {
+result<bool> futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, deadline until) {
   if (!until.is_never() && until.expired()) {
     // The kernel rejects a negative absolute time (immediate() is time_point::min()) with EINVAL;
     // an expired deadline needs no system call anyway.
@@ -57,10 +56,8 @@ result<bool> futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected
   switch (errno) {
     case EAGAIN:  // the word no longer held `expected` when the kernel looked: a change to see
       return true;
-    case ETIMEDOUT:
-      return false;
-    default:
-      return fail_errno(errno, "futex_wait");
+    case ETIMEDOUT: return false;
+    default: return fail_errno(errno, "futex_wait");
   }
 }
 

@@ -31,9 +31,8 @@ namespace ipcx::detail {
 // (EAGAIN), or a spurious wake-up. Returns false when the deadline passed. An expired deadline
 // makes no system call: it reports whether the word still holds `expected` (false) or not (true).
 // EINTR is retried with the same absolute deadline (the timeout is absolute on CLOCK_MONOTONIC, the
-// clock of ipcx::deadline), so a signal never stretches the wait. Async-signal-safe.
-result<bool> futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                        deadline until);
+// clock of ipcx::deadline), so a signal never stretches the wait.
+result<bool> futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, deadline until);
 
 // Wakes up to `count` waiters on `word` (INT_MAX for all). Never fails on a valid, mapped word;
 // async-signal-safe.

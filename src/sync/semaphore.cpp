@@ -90,20 +90,21 @@ result<sem_address> parse(std::string_view text) {
         return malformed(text, expected + " (the path contains a NUL byte)");
       if (has_dotdot_component(rest)) return malformed(text, expected + " (\"..\" is not allowed)");
       if (rest.size() > PATH_MAX - 1)
-        return malformed(text, expected + " (longer than " + std::to_string(PATH_MAX - 1) +
-                                   " bytes)");
+        return malformed(text,
+                         expected + " (longer than " + std::to_string(PATH_MAX - 1) + " bytes)");
       out.path = std::string(rest);
       return out;
     }
     bool hex = rest.starts_with("0x") || rest.starts_with("0X");
     std::string_view digits = hex ? rest.substr(2) : rest;
     long key = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), key, hex ? 16 : 10);
+    auto [end, ec] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), key, hex ? 16 : 10);
     // IPC_PRIVATE (0) cannot be joined by another process, so it is no address.
     if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || key <= 0 ||
         key > 0x7fffffff)
-      return malformed(text, expected +
-                                 " (KEY a positive number, decimal or 0x-hex, or an absolute path)");
+      return malformed(
+          text, expected + " (KEY a positive number, decimal or 0x-hex, or an absolute path)");
     out.key = key;
     return out;
   }
@@ -119,8 +120,8 @@ result<key_t> key_of(const sem_address& where, const std::string& text) {
 }
 
 timespec monotonic(deadline until) {
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until.when().time_since_epoch())
-                .count();
+  auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(until.when().time_since_epoch()).count();
   return {.tv_sec = static_cast<time_t>(ns / 1'000'000'000),
           .tv_nsec = static_cast<long>(ns % 1'000'000'000)};
 }
@@ -290,19 +291,18 @@ result<void> semaphore::remove(std::string_view address) {
 
 result<semaphore> semaphore::in(std::span<std::byte> where, unsigned initial) {
   std::string text = "sem:(unnamed)";
-  if (where.size() < footprint ||
-      reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0)
-    return fail_code(EINVAL, "sem_init", text,
-                     "needs " + std::to_string(footprint) + " bytes aligned to " +
-                         std::to_string(alignment) + ", got " + std::to_string(where.size()) +
-                         " at an address " +
-                         (reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0
-                              ? "not aligned"
-                              : "aligned"));
+  if (where.size() < footprint || reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0)
+    return fail_code(
+        EINVAL, "sem_init", text,
+        "needs " + std::to_string(footprint) + " bytes aligned to " + std::to_string(alignment) +
+            ", got " + std::to_string(where.size()) + " at an address " +
+            (reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0 ? "not aligned"
+                                                                             : "aligned"));
   auto* s = reinterpret_cast<sem_t*>(where.data());
   // pshared = 1: the semaphore is in memory shared between processes, so its waits use the shared
   // futex ops.
-  if (sys([&] { return ::sem_init(s, 1, initial); }) < 0) return fail_errno(errno, "sem_init", text);
+  if (sys([&] { return ::sem_init(s, 1, initial); }) < 0)
+    return fail_errno(errno, "sem_init", text);
   semaphore out(kind::posix_unnamed, std::move(text));
   out.sem_ = s;
   return out;
@@ -310,8 +310,7 @@ result<semaphore> semaphore::in(std::span<std::byte> where, unsigned initial) {
 
 result<semaphore> semaphore::attach(std::span<std::byte> where) {
   std::string text = "sem:(unnamed)";
-  if (where.size() < footprint ||
-      reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0)
+  if (where.size() < footprint || reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0)
     return fail_code(EINVAL, "semaphore::attach", text,
                      "needs " + std::to_string(footprint) + " bytes aligned to " +
                          std::to_string(alignment) + ", got " + std::to_string(where.size()));

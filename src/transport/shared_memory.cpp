@@ -63,8 +63,8 @@ constexpr char kRefusedByte = 'R';  // hand-over message saying "your uid/pid is
 constexpr std::size_t kMaxReceivedFds = 16;
 
 result<std::unique_ptr<shared_memory::state>> receive_state(int unix_socket_fd,
-                                                           const peer_policy& policy,
-                                                           deadline until);
+                                                            const peer_policy& policy,
+                                                            deadline until);
 
 std::unexpected<error> fail_code(std::errc code, std::string operation, std::string object,
                                  std::string detail) {
@@ -142,9 +142,7 @@ result<void> check_create_size(std::size_t size, const std::string& object) {
   return {};
 }
 
-shared_memory make(std::unique_ptr<shared_memory::state> s) {
-  return shared_memory(std::move(s));
-}
+shared_memory make(std::unique_ptr<shared_memory::state> s) { return shared_memory(std::move(s)); }
 
 // ---- POSIX ---------------------------------------------------------------------------------
 
@@ -154,9 +152,8 @@ result<shared_memory> create_posix(const address& where, std::size_t size,
   if (auto ok = check_create_size(size, text); !ok) return std::unexpected(ok.error());
   const char* name = where.path.c_str();
   mode_t mode = options.permissions & 07777;
-  unique_fd fd(sys([&] {
-    return ::shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  }));
+  unique_fd fd(sys(
+      [&] { return ::shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode); }));
   if (!fd) return fail_errno(errno, "shm_open", text);
   // From here a failure removes the object this call made, so a failed create leaves nothing.
   auto undo = [&](std::unexpected<error> e) {
@@ -169,11 +166,12 @@ result<shared_memory> create_posix(const address& where, std::size_t size,
   if (sys([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }) < 0)
     return undo(fail_errno(errno, "ftruncate", text));
   struct stat st {};
-  if (sys([&] { return ::fstat(fd.get(), &st); }) < 0) return undo(fail_errno(errno, "fstat", text));
+  if (sys([&] { return ::fstat(fd.get(), &st); }) < 0)
+    return undo(fail_errno(errno, "fstat", text));
   // Another process with write access could already have truncated it (it exists under its name
   // since shm_open): check, as join does.
-  if (auto ok = check_size(static_cast<std::size_t>(st.st_size), size, "shared_memory::create",
-                           text);
+  if (auto ok =
+          check_size(static_cast<std::size_t>(st.st_size), size, "shared_memory::create", text);
       !ok)
     return undo(std::unexpected(ok.error()));
   auto map = detail::mapping::map(fd.get(), size, text);
@@ -192,7 +190,8 @@ result<shared_memory> create_posix(const address& where, std::size_t size,
 
 result<shared_memory> join_posix(const address& where, std::size_t min_size) {
   std::string text = where.to_string();
-  unique_fd fd(sys([&] { return ::shm_open(where.path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0); }));
+  unique_fd fd(
+      sys([&] { return ::shm_open(where.path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0); }));
   if (!fd) return fail_errno(errno, "shm_open", text);
   auto size = size_of(fd.get(), text);
   if (!size) return std::unexpected(size.error());
@@ -232,7 +231,8 @@ result<shared_memory> create_sysv(const address& where, std::size_t size,
   if (!key) return std::unexpected(key.error());
   // shmget's mode is not narrowed by the umask.
   int id = sys([&] {
-    return ::shmget(*key, size, IPC_CREAT | IPC_EXCL | static_cast<int>(options.permissions & 0777));
+    return ::shmget(*key, size,
+                    IPC_CREAT | IPC_EXCL | static_cast<int>(options.permissions & 0777));
   });
   if (id < 0) {
     // EINVAL here is a size outside SHMMIN..SHMMAX (the key cannot be invalid): say so.
@@ -298,9 +298,8 @@ result<std::unique_ptr<shared_memory::state>> make_memfd(std::size_t size, const
   if (auto ok = check_create_size(size, text); !ok) return std::unexpected(ok.error());
   // The name shows in /proc/PID/fd and /proc/PID/maps only; it names nothing. 249 bytes at most.
   std::string debug_name = ("ipcx " + text).substr(0, 249);
-  unique_fd fd(sys([&] {
-    return ::memfd_create(debug_name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  }));
+  unique_fd fd(
+      sys([&] { return ::memfd_create(debug_name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING); }));
   if (!fd) return fail_errno(errno, "memfd_create", text);
   if (sys([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }) < 0)
     return fail_errno(errno, "ftruncate", text);
@@ -392,8 +391,8 @@ result<ucred> peer_credentials(int socket_fd, const std::string& object) {
 
 // receive_memfd up to the mapped state; the caller names it.
 result<std::unique_ptr<shared_memory::state>> receive_state(int unix_socket_fd,
-                                                           const peer_policy& policy,
-                                                           deadline until) {
+                                                            const peer_policy& policy,
+                                                            deadline until) {
   std::string object = "socket fd " + std::to_string(unix_socket_fd);
   auto cred = peer_credentials(unix_socket_fd, object);
   if (!cred) return std::unexpected(cred.error());
@@ -477,14 +476,13 @@ result<std::unique_ptr<shared_memory::state>> receive_state(int unix_socket_fd,
   return s;
 }
 
-
 }  // namespace
 
 // ---- peer_policy ---------------------------------------------------------------------------
 
 bool peer_policy::allows(uid_t uid, pid_t pid) const noexcept {
-  bool uid_ok = uids.empty() ? uid == ::geteuid()
-                             : std::find(uids.begin(), uids.end(), uid) != uids.end();
+  bool uid_ok =
+      uids.empty() ? uid == ::geteuid() : std::find(uids.begin(), uids.end(), uid) != uids.end();
   bool pid_ok = pids.empty() || std::find(pids.begin(), pids.end(), pid) != pids.end();
   return uid_ok && pid_ok;
 }
@@ -513,8 +511,16 @@ shared_memory::state::~state() {
 
 shared_memory::shared_memory(std::unique_ptr<state> s) noexcept
     : state_(std::move(s)), bytes_(state_->map.bytes()) {}
-shared_memory::shared_memory(shared_memory&&) noexcept = default;
-shared_memory& shared_memory::operator=(shared_memory&&) noexcept = default;
+// A moved-from segment owns nothing and shows no bytes (its span would outlive the mapping).
+shared_memory::shared_memory(shared_memory&& other) noexcept
+    : state_(std::move(other.state_)), bytes_(std::exchange(other.bytes_, {})) {}
+shared_memory& shared_memory::operator=(shared_memory&& other) noexcept {
+  if (this != &other) {
+    state_ = std::move(other.state_);
+    bytes_ = std::exchange(other.bytes_, {});
+  }
+  return *this;
+}
 shared_memory::~shared_memory() = default;
 
 int shared_memory::fd() const noexcept { return state_ ? state_->fd.get() : -1; }
@@ -587,9 +593,10 @@ result<shared_memory> shared_memory::open(const ipcx::address& where, std::size_
   // (EEXIST after ENOENT): start over, a bounded number of times.
   for (int attempt = 0;; ++attempt) {
     auto joined = join(where, size, options);
-    bool missing = !joined && (joined.error() == std::errc::no_such_file_or_directory ||
-                               (where.kind == mechanism::memfd &&
-                                joined.error() == std::errc::connection_refused));
+    bool missing =
+        !joined &&
+        (joined.error() == std::errc::no_such_file_or_directory ||
+         (where.kind == mechanism::memfd && joined.error() == std::errc::connection_refused));
     if (!missing || attempt == 8) return joined;
     auto created = create(where, size, options);
     if (created || created.error() != std::errc::file_exists) return created;
@@ -650,8 +657,7 @@ result<void> send_memfd(int unix_socket_fd, const shared_memory& segment) {
   return send_handover(unix_socket_fd, kSegmentByte, segment.fd(), object);
 }
 
-result<shared_memory> receive_memfd(int unix_socket_fd, const peer_policy& policy,
-                                    deadline until) {
+result<shared_memory> receive_memfd(int unix_socket_fd, const peer_policy& policy, deadline until) {
   auto s = receive_state(unix_socket_fd, policy, until);
   if (!s) return std::unexpected(s.error());
   return make(std::move(*s));

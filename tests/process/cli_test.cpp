@@ -339,6 +339,22 @@ TEST_F(CliTest, SendToAUnixPathWithNoListenerGivesUpAtItsTimeoutNamingTheConnect
   EXPECT_LT(o.took, 5s);
 }
 
+TEST_F(CliTest, SendExitsThreeWhenAMessageIsNotAcceptedWithinItsTimeout) {
+  std::string address = "mq:" + scratch_.ipc_name("full");
+  {
+    auto queue = ipcx::channel::create(address, {.max_message = 64, .capacity = 2});
+    ASSERT_TRUE(queue) << queue.error().message();
+  }
+  auto o = run_ipcx({"send", address, "--timeout", "0.2", "a", "b", "c"});
+  EXPECT_EQ(o.status, 3) << o.err;
+  EXPECT_TRUE(is_one_error_line(o.err));
+  EXPECT_NE(o.err.find("timed out"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("--timeout 0.2 s"), std::string::npos) << o.err;
+  EXPECT_GE(o.took, 200ms);
+  auto removed = ipcx::channel::remove(address);
+  EXPECT_TRUE(removed) << removed.error().message();
+}
+
 TEST_F(CliTest, RmOfAMissingQueueFailsNamingIt) {
   std::string name = scratch_.ipc_name("missing");
   auto o = run_ipcx({"rm", "mq:" + name});

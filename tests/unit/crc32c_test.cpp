@@ -60,6 +60,25 @@ TEST(Crc32c, AgreesWithTheBitwiseDefinitionAtEveryLengthAndAlignment) {
     }
 }
 
+TEST(Crc32c, HardwareAndTableCodeAgreeOnLongInputs) {
+  // Lengths around multiples of the hardware path's 768-byte interleaved block.
+  std::mt19937 random(7);
+  std::vector<std::byte> data(5100);
+  for (auto& b : data) b = std::byte(static_cast<unsigned char>(random()));
+  for (std::size_t length : {767u, 768u, 769u, 1535u, 1536u, 1537u, 4096u, 4104u, 4999u})
+    for (std::size_t start : {0u, 1u, 5u}) {
+      auto piece = std::span(data).subspan(start, length);
+      ASSERT_EQ(crc32c(piece), ipcx::detail::crc32c_extend_portable(0, piece))
+          << "start " << start << " length " << length;
+      ASSERT_EQ(crc32c(piece), bitwise_crc32c(piece)) << "start " << start << " length " << length;
+    }
+  RecordProperty("hardware", ipcx::detail::crc32c_uses_hardware() ? "yes" : "no");
+}
+
+TEST(Crc32c, TableCodeMatchesTheStandardCheckValue) {
+  EXPECT_EQ(ipcx::detail::crc32c_extend_portable(0, bytes_of("123456789")), 0xE3069283u);
+}
+
 TEST(Crc32c, ExtendingInPiecesEqualsTheWhole) {
   auto data = filled(100, [](std::size_t i) { return static_cast<int>(i * 37 + 11); });
   auto whole = crc32c(data);

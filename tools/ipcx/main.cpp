@@ -1,6 +1,7 @@
 // ipcx — every Linux IPC mechanism from the command line.
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -98,7 +99,9 @@ int main(int argc, char** argv) {
                    argv[1]);
       return ipcx::cli::exit_usage;
     }
-    std::fprintf(stderr, "ipcx: %s (ipcx --help for usage)\n", e.what());
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');  // one line, whatever CLI11 wrote
+    std::fprintf(stderr, "ipcx: %s (ipcx --help for usage)\n", what.c_str());
     return ipcx::cli::exit_usage;
   } catch (const std::exception& e) {
     // Only allocation failures and the like can get here: the library itself throws nothing.

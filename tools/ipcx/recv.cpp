@@ -166,6 +166,13 @@ void add_recv(CLI::App& app) {
       "recv",
       "print each message received at ADDRESS on its own line, creating the channel (or "
       "listening) when needed; `ready ADDRESS` on stderr tells when a sender can reach it");
+  // Appended to the footer inherited from `ipcx`: the addresses and the exit codes.
+  sub->footer(
+      "Ends after COUNT messages with -n (senders taken in turn: the next connection, the FIFO\n"
+      "opened again); without -n at the first end of stream (pipe, FIFO, connection socket).\n"
+      "pipe: reads stdin; file: reads the log from its start; signal:self is announced as\n"
+      "signal:PID, tcp://HOST:0 and udp://HOST:0 with the port chosen.\n\n" +
+      sub->get_footer());
   auto o = std::make_shared<recv_options>();
   sub->add_option("ADDRESS", o->address, "where to receive")->required();
   sub->add_option("-n,--count", o->count,
