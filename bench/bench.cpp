@@ -100,6 +100,7 @@ int run(const options& opts) {
     }
   }
 
+  install_interrupt_handlers();
   bool tty = ::isatty(STDERR_FILENO) != 0;
   auto started = std::chrono::steady_clock::now();
   std::vector<row> rows;
@@ -119,7 +120,9 @@ int run(const options& opts) {
     m->cleanup(spec);
     rows.push_back(std::move(out.raw));
     rows.push_back(std::move(out.ipcx));
+    if (interrupted()) break;
   }
+  restore_interrupt_handlers();
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::fprintf(stderr, "%s%zu cases in %.1f s\n", tty ? "\r\033[K" : "", cases.size(), seconds);
@@ -130,6 +133,11 @@ int run(const options& opts) {
   int rc = 0;
   for (const auto& r : rows)
     if (r.status == row_status::failed) rc = 1;
+  if (interrupted()) {
+    std::fprintf(stderr, "ipcx bench: interrupted after %zu of %zu cases\n", rows.size() / 2,
+                 cases.size());
+    rc = 130;
+  }
   if (!opts.json_path.empty() && !write_json(rows, opts.json_path)) {
     std::fprintf(stderr, "ipcx bench: write(\"%s\"): %s\n", opts.json_path.c_str(),
                  std::strerror(errno));

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -276,6 +277,12 @@ void session::report_failure(impl which, const std::string& what) {
 
 namespace {
 
+volatile std::sig_atomic_t interrupt_flag = 0;
+struct sigaction previous_int {};
+struct sigaction previous_term {};
+
+void on_interrupt(int) { interrupt_flag = 1; }
+
 struct report_stream {
   int fd = -1;
   std::string pending;
@@ -359,6 +366,23 @@ void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2]
 
 }  // namespace
 
+void install_interrupt_handlers() {
+  interrupt_flag = 0;
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  ::sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: the orchestrator's poll must return and look
+  ::sigaction(SIGINT, &action, &previous_int);
+  ::sigaction(SIGTERM, &action, &previous_term);
+}
+
+void restore_interrupt_handlers() {
+  ::sigaction(SIGINT, &previous_int, nullptr);
+  ::sigaction(SIGTERM, &previous_term, nullptr);
+}
+
+bool interrupted() { return interrupt_flag != 0; }
+
 case_outcome run_case(const case_spec& spec, mechanism_main body) {
   case_outcome out;
   for (row* r : {&out.raw, &out.ipcx}) {
@@ -393,6 +417,9 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
     return fail_both(errno_text("fork"));
   }
   if (pid == 0) {
+    // The measured processes take the default actions again: only the orchestrator cleans up.
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
     ::setpgid(0, 0);  // one group per case, so a kill takes the responder too
     ::close(initiator_pipe[0]);
     ::close(responder_pipe[0]);
@@ -424,6 +451,10 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
   std::uint64_t grace = 0;  // set when one process has finished
   std::string killed_why;
   while (!(initiator.eof && responder.eof)) {
+    if (interrupted()) {
+      killed_why = "interrupted";
+      break;
+    }
     std::uint64_t now = now_ns();
     std::uint64_t until = grace ? std::min(deadline, grace) : deadline;
     if (now >= until) {

@@ -151,8 +151,15 @@ struct case_outcome {
 };
 
 using mechanism_main = int (*)(session&);
-// Forks the initiator, runs `body` in it, and collects the rows.
+// Forks the initiator, runs `body` in it, and collects the rows. Returns early, with the case's
+// processes killed and its rows failed ("interrupted"), once interrupted() is true.
 case_outcome run_case(const case_spec& spec, mechanism_main body);
+
+// SIGINT and SIGTERM, while installed, set a flag instead of ending the process, so the case in
+// progress can be killed and its objects removed. Not reentrant: one benchmark run at a time.
+void install_interrupt_handlers();
+void restore_interrupt_handlers();
+bool interrupted();
 
 // ---------------------------------------------------------------------------------------------
 // Templates.

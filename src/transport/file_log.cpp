@@ -23,16 +23,18 @@
 //   system call, and returns records from the buffer. A header whose length is above max_message
 //   or whose checksum does not match its payload is errc::corrupt_record with the offset in the
 //   detail; it is never returned and the offset stays on it (every later recv reports it again).
-// - Waiting for more. An inotify watch (IN_MODIFY) is armed when the channel is made, before its
-//   first read, so a write that lands after a read saw the end of the file always leaves an event
-//   behind: no wake-up is lost and nothing sleeps on a timer. Once a read since the last drain of
-//   the event queue has reached the end of the file, recv waits for an event before reading
-//   again, so a follower costs one inotify read and one pread per record, as the plain code. The
-//   never-deadline path is a plain blocking read() of the inotify descriptor; with a deadline,
-//   poll() and then read(). One read drains every queued event; a stale event only costs one
-//   extra pread that finds nothing.
-//   The inotify descriptor is blocking: the poll-then-read on the deadline path cannot block
-//   because a channel is used by one thread at a time (the brief's IN_NONBLOCK is not needed).
+// - Waiting for more. The inotify descriptor is made with the channel; its watch (IN_MODIFY) is
+//   armed at the channel's first recv or wait_fd(), before its first read, so a write that lands
+//   after a read saw the end of the file always leaves an event behind: no wake-up is lost and
+//   nothing sleeps on a timer. (Armed late because a watch costs every write to the file an
+//   event for it: a channel that only sends should not watch its own writes.) Once a read since the
+//   last drain of the event queue has reached the end of the file, recv waits for an event before
+//   reading again, so a follower costs one inotify read and one pread per record, as the plain
+//   code. The never-deadline path is a plain blocking read() of the inotify descriptor; with a
+//   deadline, poll() and then read(). One read drains every queued event; a stale event only costs
+//   one extra pread that finds nothing. One blocking inotify descriptor serves both paths (no
+//   IN_NONBLOCK twin): the read after poll() cannot block, since a channel is used by one thread
+//   at a time and only the channel reads its descriptor.
 // - A torn tail (the file ends inside a record) is a writer in the middle of its write, or a
 //   writer that died. The reader takes a shared OFD lock (F_RDLCK) and releases it at once: once
 //   it gets it, no writer is in the middle of a write, so it re-reads the record from its start;
@@ -43,8 +45,12 @@
 //   a writer that died. Bytes of an incomplete record are never kept across a wait, because a
 //   failed writer truncates them away and the next record takes their place.
 //
-// info(): persistent and ordered, not a stream. wait_fd(): the inotify descriptor; it polls
-// readable after the file changed (spuriously at times: try_recv then finds nothing).
+// Cost against plain pwrite/inotify/pread code: a send adds the lock and unlock (two fcntl calls)
+// and a CRC32C of the payload, a recv the CRC check and a copy out of the read buffer.
+//
+// info(): persistent and ordered, not a stream. wait_fd(): the inotify descriptor (calling it arms
+// the watch); it polls readable after the file changed (spuriously at times: try_recv then finds
+// nothing).
 #include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -147,7 +153,8 @@ class file_log final : public transport {
 
   result<void> send(std::span<const std::byte> message, deadline until) override;
   result<std::size_t> recv(std::span<std::byte> out, deadline until) override;
-  int wait_fd() const noexcept override { return inotify_.get(); }
+  // Arms the watch, which makes the descriptor meaningful; -1 if that fails (no watches left).
+  int wait_fd() const noexcept override { return arm() ? inotify_.get() : -1; }
   channel_info info() const noexcept override {
     return {.kind = mechanism::file,
             .max_message = max_message_,
@@ -170,6 +177,8 @@ class file_log final : public transport {
   result<std::size_t> fill(std::size_t need);
   // Waits until no writer holds the lock. False when the deadline passed first.
   result<bool> wait_for_writers(deadline until);
+  // Adds the inotify watch, once (wait_fd() is const: the watch is not part of the value).
+  result<void> arm() const;
   // Waits for an inotify event and drains the queue. False when the deadline passed first.
   result<bool> wait_for_change(deadline until);
   result<void> drain_events();
@@ -179,6 +188,7 @@ class file_log final : public transport {
   unique_fd fd_;       // O_RDWR | O_APPEND: writes append, preads read anywhere
   bool writable_;      // false: opened O_RDONLY, as a follower without write permission
   unique_fd inotify_;  // IN_MODIFY on this very file (watched through /proc/self/fd)
+  mutable bool armed_ = false;
   bool remove_on_close_;
   dev_t dev_;
   ino_t ino_;
@@ -320,6 +330,17 @@ result<std::size_t> file_log::fill(std::size_t need) {
   return static_cast<std::size_t>(n);
 }
 
+result<void> file_log::arm() const {
+  if (armed_) return {};
+  // Watched through the descriptor, not the path: the watch is on the file this channel opened
+  // even if the path has been renamed or replaced meanwhile.
+  std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
+  if (sys([&] { return ::inotify_add_watch(inotify_.get(), self.c_str(), IN_MODIFY); }) < 0)
+    return fail_errno(errno, "inotify_add_watch", object());
+  armed_ = true;
+  return {};
+}
+
 result<void> file_log::drain_events() {
   // Events on one watched file carry no name, but room for one keeps the read valid either way.
   alignas(inotify_event) std::byte events[64 * (sizeof(inotify_event) + 16)];
@@ -365,6 +386,10 @@ result<bool> file_log::wait_for_writers(deadline until) {
 }
 
 result<std::size_t> file_log::recv(std::span<std::byte> out, deadline until) {
+  if (!armed_) {
+    auto armed = arm();  // before the first read: see "Waiting for more"
+    if (!armed) return std::unexpected(armed.error());
+  }
   // Set once no writer was seen holding the lock after the incomplete tail was read.
   bool writers_idle = false;
   for (;;) {
@@ -442,11 +467,6 @@ result<transport_ptr> open_log(const address& where, int flags, const channel_op
 
   unique_fd inotify(sys([] { return ::inotify_init1(IN_CLOEXEC); }));
   if (!inotify) return undo(fail_errno(errno, "inotify_init1", path));
-  // Watched through the descriptor, not the path: the watch is on the file this channel opened
-  // even if the path has been renamed or replaced meanwhile.
-  std::string self = "/proc/self/fd/" + std::to_string(fd.get());
-  if (sys([&] { return ::inotify_add_watch(inotify.get(), self.c_str(), IN_MODIFY); }) < 0)
-    return undo(fail_errno(errno, "inotify_add_watch", path));
 
   return transport_ptr(new file_log(where, max_message, std::move(fd), writable, std::move(inotify),
                                     creating && options.remove_on_close, st.st_dev, st.st_ino));

@@ -141,10 +141,16 @@ class signal_channel final : public transport {
         max_message_(max_message),
         pidfd_(std::move(pidfd)),
         target_(target),
-        self_pid_(::getpid()),
-        self_uid_(::getuid()),
         blocking_(std::move(blocking)),
-        nonblocking_(std::move(nonblocking)) {}
+        nonblocking_(std::move(nonblocking)) {
+    // Built once: a send only sets the value. Named as sigqueue names the sender; getpid and
+    // getuid are system calls in glibc, and fork does not carry channels usefully anyway.
+    std::memset(&info_, 0, sizeof info_);
+    info_.si_signo = message_signal();
+    info_.si_code = SI_QUEUE;  // what sigqueue sends; receivers skip anything else
+    info_.si_pid = ::getpid();
+    info_.si_uid = ::getuid();
+  }
 
   ~signal_channel() override;
 
@@ -171,8 +177,7 @@ class signal_channel final : public transport {
   std::size_t max_message_;
   unique_fd pidfd_;  // the process messages are sent to (this one, for a receiving end)
   pid_t target_;
-  pid_t self_pid_;  // cached: glibc makes getpid a system call, and every send names the sender
-  uid_t self_uid_;
+  siginfo_t info_;         // what every send passes to pidfd_send_signal, but for the value
   unique_fd blocking_;     // signalfd for never-deadline recv: one blocking read per message
   unique_fd nonblocking_;  // SFD_NONBLOCK twin for deadlines, wait_fd() and the final drain
   std::optional<std::uint64_t> pending_;  // dequeued, but larger than the caller's buffer
@@ -204,16 +209,11 @@ result<void> signal_channel::send(std::span<const std::byte> message, deadline u
     return fail(errc::message_too_large, "send", text_,
                 std::to_string(message.size()) + " bytes, a signal carries at most " +
                     std::to_string(max_message_));
-  siginfo_t info;
-  std::memset(&info, 0, sizeof info);
-  info.si_signo = message_signal();
-  info.si_code = SI_QUEUE;  // what sigqueue sends; receivers skip anything else
-  info.si_pid = self_pid_;
-  info.si_uid = self_uid_;
-  info.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(encode(message)));
+  info_.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(encode(message)));
   auto pause = std::chrono::microseconds(50);
   for (;;) {
-    if (sys([&] { return pidfd_send_signal(pidfd_.get(), info.si_signo, &info); }) == 0) return {};
+    if (sys([&] { return pidfd_send_signal(pidfd_.get(), info_.si_signo, &info_); }) == 0)
+      return {};
     if (errno == ESRCH)
       return fail(errc::peer_dead, "send", text_,
                   "process " + std::to_string(target_) + " has exited");

@@ -226,6 +226,7 @@ TEST_F(BenchCommand, QuickRunOverPipeAndMqWritesSaneRowsForEveryCase) {
     seen.insert(name);
     EXPECT_EQ(r.at("kind").string, "latency") << name;
     EXPECT_EQ(r.at("mode").string, "default") << name;
+    EXPECT_TRUE(r.at("sched").string == "fifo" || r.at("sched").string == "other") << name;
     EXPECT_TRUE(mechanism == "pipe" || mechanism == "mq") << name;
     EXPECT_TRUE(impl == "raw" || impl == "ipcx") << name;
     EXPECT_TRUE(size == 64 || size == 4096) << name;

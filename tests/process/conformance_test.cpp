@@ -435,7 +435,7 @@ TEST_P(Named, AnotherUserIsDeniedTheObjectCreated0600) {
   ASSERT_EQ(::geteuid(), 0u) << "the permission test runs a helper as nobody: run tests as root";
   auto setup = make_parent_end();
   ASSERT_TRUE(parent_);
-  auto child = child_process::helper("join_expecting_denial", {setup.address}, {.as_nobody = true, .stdin_fd = -1, .stdout_fd = -1, .inherit = {}});
+  auto child = child_process::helper("join_expecting_denial", {setup.address}, {.as_nobody = true});
   EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
   auto text = child.stderr_text();
   EXPECT_NE(text.find("permission denied"), std::string::npos) << text;

@@ -49,7 +49,7 @@ struct spawn_options {
   bool as_nobody = false;  // drop to uid/gid 65534 before exec
   int stdin_fd = -1;       // dup'ed onto 0 in the child, if set
   int stdout_fd = -1;      // dup'ed onto 1 in the child, if set (else stdout is captured)
-  std::vector<int> inherit;  // descriptors kept open across exec (close-on-exec cleared)
+  std::vector<int> inherit = {};  // descriptors kept open across exec (close-on-exec cleared)
 };
 
 class child_process {

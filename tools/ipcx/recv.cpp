@@ -152,10 +152,8 @@ int run_recv(const recv_options& o) {
   switch (where->kind) {
     case mechanism::unix_stream:
     case mechanism::unix_seqpacket:
-    case mechanism::tcp:
-      return recv_connections(r, o.address);
-    default:
-      return recv_channel(r, *where, o);
+    case mechanism::tcp: return recv_connections(r, o.address);
+    default: return recv_channel(r, *where, o);
   }
 }
 

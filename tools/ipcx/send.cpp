@@ -48,8 +48,7 @@ bool receiver_absent(mechanism kind, const error& e) {
       // ECONNREFUSED: the process exists but does not receive the signal yet (still starting).
       // ESRCH (no such process) fails at once: no process is going to take that pid.
       return e == std::errc::connection_refused;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -59,12 +58,9 @@ result<channel> reach(const address& where, deadline until, bool& gave_up) {
   switch (where.kind) {
     case mechanism::mq:
     case mechanism::sysv_mq:
-    case mechanism::file:
-      return channel::open(where);
-    case mechanism::pipe:
-      return channel::join(where);
-    default:
-      break;
+    case mechanism::file: return channel::open(where);
+    case mechanism::pipe: return channel::join(where);
+    default: break;
   }
   for (;;) {
     auto joined = channel::join(where);

@@ -1,0 +1,658 @@
+// The shared-memory ring between real processes (and threads, for the ThreadSanitizer run): data
+// integrity, peer death, a scribbling peer, zero-copy, sleeping and waking, eventfd. The ring is
+// put in a memfd that the helper inherits, so these tests do not depend on a segment type; the
+// layout and single-process behaviour are in tests/unit/ring_layout_test.cpp, the 10-million
+// message runs in ring_stress_test.cpp.
+#include "ipcx/ring.hpp"
+
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/crc32c.hpp"
+#include "process.hpp"
+#include "ring/layout.hpp"
+#include "scratch.hpp"
+
+namespace {
+
+namespace L = ipcx::detail::ring_layout;
+using namespace std::chrono_literals;
+using ipcx::errc;
+using ipcx::ring;
+using ipcx::ring_producers;
+using ipcx::ring_role;
+using ipcx::test::child_process;
+using steady = std::chrono::steady_clock;
+
+// --- a memfd mapping both processes share ------------------------------------------------------
+
+class shared_region {
+ public:
+  static shared_region create(std::size_t size) {
+    int fd = ::memfd_create("ipcx-ring-test", MFD_CLOEXEC);
+    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0) std::abort();
+    return shared_region(fd, size);
+  }
+  static shared_region map(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) std::abort();
+    return shared_region(fd, static_cast<std::size_t>(st.st_size));
+  }
+  shared_region(shared_region&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)),
+        data_(std::exchange(other.data_, nullptr)),
+        size_(other.size_) {}
+  ~shared_region() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int fd() const { return fd_; }
+  std::span<std::byte> bytes() const { return {data_, size_}; }
+  L::header& header() const { return *reinterpret_cast<L::header*>(data_); }
+
+ private:
+  shared_region(int fd, std::size_t size) : fd_(fd), size_(size) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) std::abort();
+    data_ = static_cast<std::byte*>(p);
+  }
+  int fd_;
+  std::byte* data_ = nullptr;
+  std::size_t size_;
+};
+
+ipcx::test::spawn_options inheriting(std::vector<int> fds) {
+  return {.as_nobody = false, .stdin_fd = -1, .stdout_fd = -1, .inherit = std::move(fds)};
+}
+
+int report(const char* what, const ipcx::error& e) {
+  std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
+  return 1;
+}
+
+// --- checksummed messages of random sizes ------------------------------------------------------
+// [producer u32][crc32c u32][sequence u64][body]: the size and the body follow from (producer,
+// sequence), so the consumer checks the size, the checksum and the order of each producer.
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+std::size_t size_for(std::uint32_t producer, std::uint64_t sequence, std::size_t max_message) {
+  std::uint64_t r = mix((std::uint64_t{producer} << 48) ^ sequence);
+  if ((r >> 40) % 256 == 0) return 16 + (r >> 8) % (max_message - 15);  // now and then a big one
+  return 16 + r % 113;
+}
+
+void fill(std::span<std::byte> out, std::uint32_t producer, std::uint64_t sequence) {
+  std::uint64_t state = mix((std::uint64_t{producer} << 48) ^ sequence ^ 0x5555);
+  for (std::size_t i = 16; i < out.size(); i += 8) {
+    std::uint64_t v = mix(state++);
+    std::memcpy(out.data() + i, &v, std::min<std::size_t>(8, out.size() - i));
+  }
+  std::memcpy(out.data(), &producer, 4);
+  std::memcpy(out.data() + 8, &sequence, 8);
+  std::uint32_t crc = ipcx::detail::crc32c(out.subspan(8));
+  std::memcpy(out.data() + 4, &crc, 4);
+}
+
+// Checks one message; empty string when fine, else what is wrong.
+std::string verify(std::span<const std::byte> in, std::vector<std::uint64_t>& next,
+                   std::size_t max_message) {
+  if (in.size() < 16) return "message of " + std::to_string(in.size()) + " bytes";
+  std::uint32_t producer = 0, crc = 0;
+  std::uint64_t sequence = 0;
+  std::memcpy(&producer, in.data(), 4);
+  std::memcpy(&crc, in.data() + 4, 4);
+  std::memcpy(&sequence, in.data() + 8, 8);
+  if (producer >= next.size()) return "producer " + std::to_string(producer);
+  if (crc != ipcx::detail::crc32c(in.subspan(8)))
+    return "checksum mismatch, producer " + std::to_string(producer);
+  if (sequence != next[producer])
+    return "producer " + std::to_string(producer) + " sequence " + std::to_string(sequence) +
+           ", expected " + std::to_string(next[producer]);
+  if (in.size() != size_for(producer, sequence, max_message))
+    return "size " + std::to_string(in.size()) + " for sequence " + std::to_string(sequence);
+  ++next[producer];
+  return {};
+}
+
+// Sends `count` messages as producer `id`, half by send() and half by borrow()/publish().
+ipcx::result<void> produce(ring& tx, std::uint32_t id, std::uint64_t count) {
+  std::vector<std::byte> buffer(tx.max_message());
+  for (std::uint64_t s = 0; s < count; ++s) {
+    std::size_t size = size_for(id, s, tx.max_message());
+    if (s % 2 == 0) {
+      fill(std::span(buffer.data(), size), id, s);
+      if (auto ok = tx.send(std::span(buffer.data(), size), 10s); !ok) return ok;
+    } else {
+      auto out = tx.borrow(size, 10s);
+      if (!out) return std::unexpected(out.error());
+      fill(*out, id, s);
+      if (auto ok = tx.publish(); !ok) return ok;
+    }
+  }
+  return {};
+}
+
+// Receives `count` messages from `producers` producers, half by recv() and half by peek().
+std::string consume(ring& rx, std::size_t producers, std::uint64_t count) {
+  std::vector<std::uint64_t> next(producers, 0);
+  std::vector<std::byte> buffer(rx.max_message());
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::string problem;
+    if (i % 2 == 0) {
+      auto n = rx.recv(buffer, 10s);
+      if (!n) return "recv: " + n.error().message();
+      problem = verify(std::span(buffer.data(), *n), next, rx.max_message());
+    } else {
+      auto in = rx.peek(10s);
+      if (!in) return "peek: " + in.error().message();
+      problem = verify(*in, next, rx.max_message());
+      if (auto ok = rx.release(); !ok) return "release: " + ok.error().message();
+    }
+    if (!problem.empty()) return "message " + std::to_string(i) + ": " + problem;
+  }
+  return {};
+}
+
+// True once `pid` sleeps in system call `number` (from /proc/PID/syscall).
+bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds timeout) {
+  auto until = steady::now() + timeout;
+  while (steady::now() < until) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+    long current = -1;
+    if (in >> current && current == number) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
+// --- helpers (run in a child process) ------------------------------------------------------------
+
+// args: fd, producer id, count, spin
+IPCX_HELPER(ring_producer) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto tx = ring::attach(region.bytes(), ring_role::producer,
+                         {.spin = static_cast<std::uint32_t>(std::stoul(args[3]))});
+  if (!tx) return report("attach", tx.error());
+  ipcx::test::ready();
+  if (auto ok = produce(*tx, static_cast<std::uint32_t>(std::stoul(args[1])), std::stoull(args[2]));
+      !ok)
+    return report("produce", ok.error());
+  return 0;
+}
+
+// args: fd, producers, count
+IPCX_HELPER(ring_consumer) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto rx = ring::attach(region.bytes(), ring_role::consumer);
+  if (!rx) return report("attach", rx.error());
+  ipcx::test::ready();
+  auto problem = consume(*rx, std::stoul(args[1]), std::stoull(args[2]));
+  if (!problem.empty()) {
+    std::fprintf(stderr, "%s\n", problem.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+// args: fd. Sends until it is killed.
+IPCX_HELPER(ring_produce_forever) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto tx = ring::attach(region.bytes(), ring_role::producer);
+  if (!tx) return report("attach", tx.error());
+  ipcx::test::ready();
+  auto ok = produce(*tx, 0, ~std::uint64_t{0});
+  return report("produce", ok.error());
+}
+
+// args: fd. Receives until it is killed.
+IPCX_HELPER(ring_consume_forever) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto rx = ring::attach(region.bytes(), ring_role::consumer);
+  if (!rx) return report("attach", rx.error());
+  ipcx::test::ready();
+  auto problem = consume(*rx, 1, ~std::uint64_t{0});
+  std::fprintf(stderr, "%s\n", problem.c_str());
+  return 1;
+}
+
+// args: fd. A multi-producer that borrows a record and never publishes it.
+IPCX_HELPER(ring_borrow_and_hang) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto tx = ring::attach(region.bytes(), ring_role::producer);
+  if (!tx) return report("attach", tx.error());
+  auto out = tx->borrow(100, 5s);
+  if (!out) return report("borrow", out.error());
+  ipcx::test::ready();
+  std::this_thread::sleep_for(30s);
+  return 0;
+}
+
+// args: fd, field, value, delay ms. Scribbles one header field after the delay.
+IPCX_HELPER(ring_scribble) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  ipcx::test::ready();
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(args[3])));
+  L::header& h = region.header();
+  std::uint64_t value = std::stoull(args[2]);
+  const std::string& field = args[1];
+  if (field == "magic") h.magic.store(value);
+  else if (field == "version") h.version = static_cast<std::uint32_t>(value);
+  else if (field == "capacity") h.capacity = value;
+  else if (field == "head") h.head.store(value);
+  else if (field == "tail") h.tail.store(value);
+  else return 2;
+  return 0;
+}
+
+// args: fd, count. Zero-copy: borrows, fills in place, publishes.
+IPCX_HELPER(ring_zero_copy_writer) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto tx = ring::attach(region.bytes(), ring_role::producer);
+  if (!tx) return report("attach", tx.error());
+  for (int i = 0, n = std::stoi(args[1]); i < n; ++i) {
+    auto out = tx->borrow(1000, 5s);
+    if (!out) return report("borrow", out.error());
+    for (std::size_t k = 0; k < out->size(); ++k)
+      (*out)[k] = std::byte(static_cast<unsigned char>(i + k));
+    if (auto ok = tx->publish(); !ok) return report("publish", ok.error());
+  }
+  return 0;
+}
+
+// args: fd, wait ms. An adaptive consumer that waits on an empty ring until its deadline.
+IPCX_HELPER(ring_idle_receiver) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto rx = ring::attach(region.bytes(), ring_role::consumer);
+  if (!rx) return report("attach", rx.error());
+  std::vector<std::byte> buffer(rx->max_message());
+  ipcx::test::ready();
+  auto got = rx->recv(buffer, std::chrono::milliseconds(std::stoi(args[1])));
+  return !got && got.error() == errc::timed_out ? 0 : 3;
+}
+
+// args: fd, count. A consumer that never spins: every wait is a futex sleep.
+IPCX_HELPER(ring_blocking_receiver) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto rx = ring::attach(region.bytes(), ring_role::consumer, {.spin = 0});
+  if (!rx) return report("attach", rx.error());
+  ipcx::test::ready();
+  auto problem = consume(*rx, 1, std::stoull(args[1]));
+  if (!problem.empty()) {
+    std::fprintf(stderr, "%s\n", problem.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+// args: fd, eventfd. Sends one message a little after it is ready.
+IPCX_HELPER(ring_eventfd_producer) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto tx = ring::attach(region.bytes(), ring_role::producer, {.eventfd = std::stoi(args[1])});
+  if (!tx) return report("attach", tx.error());
+  ipcx::test::ready();
+  std::this_thread::sleep_for(50ms);
+  std::string ping = "ping";
+  if (auto ok = tx->send(std::as_bytes(std::span(ping.data(), ping.size())), 5s); !ok)
+    return report("send", ok.error());
+  return 0;
+}
+
+// args: fd. Attaches as the consumer and waits to be killed.
+IPCX_HELPER(ring_hold_consumer) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto rx = ring::attach(region.bytes(), ring_role::consumer);
+  if (!rx) return report("attach", rx.error());
+  ipcx::test::ready();
+  std::this_thread::sleep_for(30s);
+  return 0;
+}
+
+class Ring : public ipcx::test::ipc_test {
+ protected:
+  // A region holding a ring formatted by this process, which takes `role`.
+  ring make(ring_role role, std::size_t capacity, std::size_t max_message,
+            ring_producers producers = ring_producers::single, std::uint32_t spin = 256,
+            bool eventfd = false) {
+    region_.emplace(shared_region::create(ring::region_size(capacity)));
+    auto r = ring::create(region_->bytes(),
+                          {.capacity_bytes = capacity,
+                           .max_message = max_message,
+                           .producers = producers,
+                           .spin = spin,
+                           .eventfd = eventfd},
+                          role);
+    if (!r) {
+      ADD_FAILURE() << r.error().message();
+      std::abort();
+    }
+    return std::move(*r);
+  }
+  std::string fd_arg() const { return std::to_string(region_->fd()); }
+  ipcx::test::spawn_options pass_region() const { return inheriting({region_->fd()}); }
+
+  std::optional<shared_region> region_;
+};
+
+// --- data integrity ---------------------------------------------------------------------------
+
+TEST_F(Ring, CarriesRandomSizedMessagesWithChecksumsBetweenTwoProcesses) {
+  auto rx = make(ring_role::consumer, 1 << 14, 2000);
+  auto child = child_process::helper("ring_producer", {fd_arg(), "0", "20000", "256"},
+                                     pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  auto problem = consume(rx, 1, 20000);
+  EXPECT_EQ(problem, "");
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+}
+
+TEST_F(Ring, CarriesMessagesToAConsumerProcessFromThisOne) {
+  auto tx = make(ring_role::producer, 1 << 12, 1000);
+  auto child = child_process::helper("ring_consumer", {fd_arg(), "1", "20000"}, pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  auto ok = produce(tx, 0, 20000);
+  EXPECT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+}
+
+TEST_F(Ring, KeepsEachOfThreeProducerProcessesInOrder) {
+  auto rx = make(ring_role::consumer, 1 << 13, 1000, ring_producers::multi);
+  std::vector<child_process> children;
+  for (int id = 0; id < 3; ++id)
+    children.push_back(child_process::helper(
+        "ring_producer", {fd_arg(), std::to_string(id), "8000", "256"}, pass_region()));
+  for (auto& c : children) ASSERT_TRUE(c.wait_ready());
+  EXPECT_EQ(consume(rx, 3, 3 * 8000), "");
+  for (auto& c : children) EXPECT_EQ(c.wait_exit(), 0) << c.stderr_text();
+  std::vector<std::byte> buffer(1000);
+  auto rest = rx.try_recv(buffer);
+  ASSERT_TRUE(rest);
+  EXPECT_FALSE(*rest) << "a message more than was sent";
+}
+
+// --- peer death ---------------------------------------------------------------------------------
+
+TEST_F(Ring, ConsumerGetsPeerDeadWithinOneSecondOfItsProducerBeingKilled) {
+  auto rx = make(ring_role::consumer, 1 << 12, 1000);
+  auto child = child_process::helper("ring_produce_forever", {fd_arg()}, pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  EXPECT_EQ(consume(rx, 1, 2000), "");  // mid-stream
+  child.kill(SIGKILL);
+  auto killed = steady::now();
+  std::vector<std::byte> buffer(1000);
+  ipcx::result<std::size_t> got = 0;
+  while (got) got = rx.recv(buffer, 3s);  // what it published before dying is still delivered
+  auto noticed = steady::now() - killed;
+  EXPECT_EQ(got.error(), errc::peer_dead) << got.error().message();
+  EXPECT_NE(got.error().message().find(std::to_string(child.pid())), std::string::npos)
+      << got.error().message();
+  EXPECT_LT(noticed, 1s);
+  EXPECT_EQ(child.wait_exit(), 128 + SIGKILL);
+}
+
+TEST_F(Ring, ProducerGetsPeerDeadWithinOneSecondOfItsConsumerBeingKilled) {
+  auto tx = make(ring_role::producer, 1 << 12, 1000);
+  auto child = child_process::helper("ring_consume_forever", {fd_arg()}, pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  ASSERT_TRUE(produce(tx, 0, 2000));  // mid-stream
+  child.kill(SIGKILL);
+  auto killed = steady::now();
+  std::vector<std::byte> buffer(1000, std::byte{1});
+  ipcx::result<void> sent;
+  while (sent) sent = tx.send(std::span(buffer.data(), 1000), 3s);  // until the ring is full
+  auto noticed = steady::now() - killed;
+  EXPECT_EQ(sent.error(), errc::peer_dead) << sent.error().message();
+  EXPECT_LT(noticed, 1s);
+  EXPECT_EQ(child.wait_exit(), 128 + SIGKILL);
+}
+
+TEST_F(Ring, ConsumerGetsPeerDeadWhenAProducerDiesHoldingAnUnpublishedRecord) {
+  auto rx = make(ring_role::consumer, 1 << 12, 1000, ring_producers::multi);
+  auto child = child_process::helper("ring_borrow_and_hang", {fd_arg()}, pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  // A live producer (this process) publishes behind the dead one's reservation.
+  auto tx = ring::attach(region_->bytes(), ring_role::producer);
+  ASSERT_TRUE(tx) << tx.error().message();
+  std::string after = "after";
+  ASSERT_TRUE(tx->send(std::as_bytes(std::span(after.data(), after.size())), 1s));
+  std::vector<std::byte> buffer(1000);
+  auto blocked = rx.try_recv(buffer);
+  ASSERT_TRUE(blocked);
+  EXPECT_FALSE(*blocked);
+  child.kill(SIGKILL);
+  auto killed = steady::now();
+  auto got = rx.recv(buffer, 3s);
+  auto noticed = steady::now() - killed;
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error(), errc::peer_dead) << got.error().message();
+  EXPECT_NE(got.error().message().find("unpublished record"), std::string::npos)
+      << got.error().message();
+  EXPECT_LT(noticed, 1s);
+}
+
+TEST_F(Ring, SecondConsumerIsRefusedWhileTheFirstLivesAndTakesOverAfterItDies) {
+  auto tx = make(ring_role::producer, 1 << 12, 1000);
+  auto child = child_process::helper("ring_hold_consumer", {fd_arg()}, pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  auto refused = ring::attach(region_->bytes(), ring_role::consumer);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), std::errc::device_or_resource_busy) << refused.error().message();
+  EXPECT_NE(refused.error().message().find(std::to_string(child.pid())), std::string::npos);
+  child.kill(SIGKILL);
+  EXPECT_EQ(child.wait_exit(), 128 + SIGKILL);
+  auto rx = ring::attach(region_->bytes(), ring_role::consumer);
+  ASSERT_TRUE(rx) << rx.error().message();
+}
+
+// --- a scribbling peer --------------------------------------------------------------------------
+
+TEST_F(Ring, AttachToAHeaderScribbledByAPeerFailsWithCorruptSegment) {
+  struct row {
+    const char* field;
+    const char* value;
+    const char* detail;
+  };
+  for (auto [field, value, detail] : {row{"magic", "42", "magic 0x2a"},
+                                      row{"version", "7", "version 7"},
+                                      row{"capacity", "1000", "power of two"},
+                                      row{"head", "1000000", "break tail <= head"},
+                                      row{"tail", "64", "break tail <= head"}}) {
+    { auto formatted = make(ring_role::producer, 1 << 12, 1000); }
+    auto child = child_process::helper("ring_scribble", {fd_arg(), field, value, "0"},
+                                       pass_region());
+    EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+    auto rx = ring::attach(region_->bytes(), ring_role::consumer);
+    ASSERT_FALSE(rx) << field;
+    EXPECT_EQ(rx.error(), errc::corrupt_segment) << field << ": " << rx.error().message();
+    EXPECT_NE(rx.error().message().find(detail), std::string::npos)
+        << field << ": " << rx.error().message();
+  }
+}
+
+TEST_F(Ring, HeaderScribbledWhileASideWaitsGivesCorruptSegmentPromptly) {
+  struct row {
+    ring_role role;
+    const char* field;
+    const char* value;
+  };
+  for (auto [role, field, value] :
+       {row{ring_role::consumer, "head", "99999999"}, row{ring_role::consumer, "magic", "0"},
+        row{ring_role::consumer, "capacity", "8192"}, row{ring_role::producer, "tail", "99999999"},
+        row{ring_role::producer, "version", "2"}}) {
+    auto side = make(role, 1 << 12, 1000);
+    std::vector<std::byte> buffer(1000);
+    auto other = ring::attach(region_->bytes(), role == ring_role::consumer
+                                                    ? ring_role::producer
+                                                    : ring_role::consumer);
+    ASSERT_TRUE(other);
+    if (role == ring_role::producer)  // fill it, so the producer waits
+      while (*side.try_send(std::span(buffer.data(), 1000))) {
+      }
+    auto child = child_process::helper("ring_scribble", {fd_arg(), field, value, "50"},
+                                       pass_region());
+    ASSERT_TRUE(child.wait_ready());
+    auto t0 = steady::now();
+    ipcx::error failed(errc::no_peer, "the call succeeded");
+    if (role == ring_role::consumer) {
+      if (auto got = side.recv(buffer, 3s); !got) failed = got.error();
+    } else {
+      if (auto sent = side.send(std::span(buffer.data(), 1000), 3s); !sent) failed = sent.error();
+    }
+    EXPECT_EQ(failed, errc::corrupt_segment) << field << ": " << failed.message();
+    EXPECT_LT(steady::now() - t0, 1s) << field;
+    EXPECT_EQ(child.wait_exit(), 0);
+  }
+}
+
+// --- zero-copy ------------------------------------------------------------------------------
+
+TEST_F(Ring, ZeroCopyRecordsWrittenInPlaceAreReadInPlaceByTheOtherProcess) {
+  auto rx = make(ring_role::consumer, 1 << 13, 1000);
+  auto child = child_process::helper("ring_zero_copy_writer", {fd_arg(), "50"}, pass_region());
+  auto all = region_->bytes();
+  for (int i = 0; i < 50; ++i) {
+    auto in = rx.peek(5s);
+    ASSERT_TRUE(in) << in.error().message();
+    ASSERT_EQ(in->size(), 1000u);
+    EXPECT_GE(in->data(), all.data() + L::header_size);
+    EXPECT_LE(in->data() + in->size(), all.data() + all.size());
+    for (std::size_t k = 0; k < in->size(); ++k)
+      ASSERT_EQ((*in)[k], std::byte(static_cast<unsigned char>(i + static_cast<int>(k))));
+    ASSERT_TRUE(rx.release());
+  }
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+}
+
+// --- waiting -----------------------------------------------------------------------------------
+
+// CPU time a thread has run, in ns (the first field of schedstat), or -1.
+long long cpu_ns(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/schedstat");
+  long long ns = -1;
+  in >> ns;
+  return ns;
+}
+
+TEST_F(Ring, IdleAdaptiveReceiverSleepingInTheFutexUsesAlmostNoCpu) {
+  { auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 2048); }
+  auto child = child_process::helper("ring_idle_receiver", {fd_arg(), "800"}, pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  // Measured after the spin budget, from the moment it sleeps in the futex: the wake-ups every
+  // 100 ms to look at the peer are all it should cost.
+  ASSERT_TRUE(wait_until_blocked_in(child.pid(), SYS_futex, 2s));
+  long long before = cpu_ns(child.pid());
+  auto t0 = steady::now();
+  std::this_thread::sleep_for(300ms);
+  long long after = cpu_ns(child.pid());
+  auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - t0).count();
+  ASSERT_GE(before, 0) << "no /proc/PID/schedstat";
+  double share = 100.0 * static_cast<double>(after - before) / static_cast<double>(wall);
+  std::printf("idle receiver: %lld us of CPU over %lld us (%.3f%% of a core)\n",
+              (after - before) / 1000, static_cast<long long>(wall / 1000), share);
+  EXPECT_LT(share, 0.5) << "far below 1% of a core";
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+}
+
+TEST_F(Ring, ReceiverThatNeverSpinsIsWokenFromTheFutexForEachMessage) {
+  auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 0);
+  auto child = child_process::helper("ring_blocking_receiver", {fd_arg(), "6"}, pass_region());
+  ASSERT_TRUE(child.wait_ready());
+  std::vector<std::byte> buffer(1000);
+  for (std::uint64_t s = 0; s < 6; ++s) {
+    ASSERT_TRUE(wait_until_blocked_in(child.pid(), SYS_futex, 2s)) << "message " << s;
+    std::size_t size = size_for(0, s, 1000);
+    fill(std::span(buffer.data(), size), 0, s);
+    ASSERT_TRUE(tx.send(std::span(buffer.data(), size), 1s));
+  }
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+}
+
+TEST_F(Ring, WaitFdPollsReadableWhenAMessageArrives) {
+  auto rx = make(ring_role::consumer, 1 << 12, 1000, ring_producers::single, 256, true);
+  ASSERT_GE(rx.wait_fd(), 0);
+  auto child = child_process::helper("ring_eventfd_producer",
+                                     {fd_arg(), std::to_string(rx.event_fd())},
+                                     inheriting({region_->fd(), rx.event_fd()}));
+  std::vector<std::byte> buffer(1000);
+  auto none = rx.try_recv(buffer);  // arms wait_fd()
+  ASSERT_TRUE(none);
+  ASSERT_FALSE(*none);
+  ASSERT_TRUE(child.wait_ready());
+  pollfd p{.fd = rx.wait_fd(), .events = POLLIN, .revents = 0};
+  ASSERT_EQ(::poll(&p, 1, 3000), 1);
+  auto got = rx.try_recv(buffer);
+  ASSERT_TRUE(got) << got.error().message();
+  ASSERT_TRUE(*got);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(buffer.data()), **got), "ping");
+  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+}
+
+// --- threads (the ThreadSanitizer run) -----------------------------------------------------------
+
+struct threaded_case {
+  ring_producers producers;
+  int threads;
+  std::uint32_t spin;
+  const char* name;
+};
+
+class RingThreads : public ::testing::TestWithParam<threaded_case> {};
+
+TEST_P(RingThreads, KeepOrderPerProducerWhileSidesSpinSleepAndWake) {
+  const auto param = GetParam();
+  const std::uint64_t per_producer = param.spin == 0 ? 3000 : 30000;
+  auto region = shared_region::create(ring::region_size(1 << 12));
+  auto rx = ring::create(region.bytes(), {.capacity_bytes = 1 << 12,
+                                          .max_message = 600,
+                                          .producers = param.producers,
+                                          .spin = param.spin});
+  ASSERT_TRUE(rx) << rx.error().message();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int id = 0; id < param.threads; ++id) {
+    auto tx = ring::attach(region.bytes(), ring_role::producer);
+    ASSERT_TRUE(tx) << tx.error().message();
+    threads.emplace_back([&failures, id, per_producer, t = std::move(*tx)]() mutable {
+      if (auto ok = produce(t, static_cast<std::uint32_t>(id), per_producer); !ok) {
+        std::fprintf(stderr, "producer %d: %s\n", id, ok.error().message().c_str());
+        ++failures;
+      }
+    });
+  }
+  EXPECT_EQ(consume(*rx, static_cast<std::size_t>(param.threads),
+                    per_producer * static_cast<std::uint64_t>(param.threads)),
+            "");
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, RingThreads,
+    ::testing::Values(threaded_case{ring_producers::single, 1, 64, "SpscAdaptive"},
+                      threaded_case{ring_producers::single, 1, 0, "SpscBlocking"},
+                      threaded_case{ring_producers::single, 1, ring::spin_forever, "SpscSpinning"},
+                      threaded_case{ring_producers::multi, 3, 64, "MpscAdaptive"},
+                      threaded_case{ring_producers::multi, 3, 0, "MpscBlocking"}),
+    [](const auto& param_info) { return std::string(param_info.param.name); });
+
+}  // namespace
