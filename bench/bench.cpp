@@ -125,7 +125,7 @@ int run(const options& opts) {
   restore_interrupt_handlers();
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::fprintf(stderr, "%s%zu cases in %.1f s\n", tty ? "\r\033[K" : "", cases.size(), seconds);
+  std::fprintf(stderr, "%s%zu cases in %.1f s\n", tty ? "\r\033[K" : "", rows.size() / 2, seconds);
 
   print_table(rows, stdout);
   std::fflush(stdout);

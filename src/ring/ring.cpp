@@ -504,33 +504,32 @@ result<void> ring::wait(Ready&& ready, deadline until, const char* operation) {
   // Several producers may sleep on one flag: only the waker clears it then, or one producer's
   // clearing could hide another's sleep.
   const bool single_waiter = consumer || !multi_;
-  auto now = clock::now();
-  auto next_check = now + peer_check_period;
   const auto until_when = until.when();  // time_point::max() for never
-
-  if (spin_ == spin_forever) {
-    for (std::uint32_t i = 1;; ++i) {
-      auto r = ready();
-      if (!r) return std::unexpected(r.error());
-      if (*r) return {};
-      cpu_relax();
-      if ((i & 255) == 0) {
-        now = clock::now();
-        if (now >= until_when) return fail(errc::timed_out, operation, name_);
-        if (now >= next_check) {
-          if (auto ok = check_peer_for(operation); !ok) return ok;
-          next_check = now + peer_check_period;
-        }
-      }
+  // The clock is read only every 256 pauses (a read costs about two pauses on a VM): a side that
+  // streams against a busy peer waits a few pauses at a time and must not pay for it.
+  clock::time_point next_check{};  // set at the first clock read
+  auto tick = [&]() -> result<void> {
+    auto now = clock::now();
+    if (now >= until_when) return fail(errc::timed_out, operation, name_);
+    if (next_check == clock::time_point{}) {
+      next_check = now + peer_check_period;
+    } else if (now >= next_check) {
+      if (auto ok = check_peer_for(operation); !ok) return ok;
+      next_check = now + peer_check_period;
     }
-  }
-  for (std::uint32_t i = 0; i < spin_; ++i) {
+    return {};
+  };
+
+  for (std::uint32_t i = 1; spin_ == spin_forever || i <= spin_; ++i) {
     auto r = ready();
     if (!r) return std::unexpected(r.error());
     if (*r) return {};
     cpu_relax();
-    if ((i & 255) == 255 && until.expired()) return fail(errc::timed_out, operation, name_);
+    if ((i & 255) == 0)
+      if (auto ok = tick(); !ok) return ok;
   }
+  if (next_check == clock::time_point{})
+    if (auto ok = tick(); !ok) return ok;
   for (;;) {
     std::uint32_t seen = word.load(std::memory_order_acquire);
     flag.store(1, std::memory_order_seq_cst);
@@ -540,12 +539,7 @@ result<void> ring::wait(Ready&& ready, deadline until, const char* operation) {
       if (single_waiter) flag.store(0, std::memory_order_relaxed);
       return {};
     }
-    now = clock::now();
-    if (now >= until_when) return fail(errc::timed_out, operation, name_);
-    if (now >= next_check) {
-      if (auto ok = check_peer_for(operation); !ok) return ok;
-      next_check = now + peer_check_period;
-    }
+    if (auto ok = tick(); !ok) return ok;
     auto woke = detail::futex_wait(word, seen, deadline::at(std::min(until_when, next_check)));
     if (!woke) return std::unexpected(woke.error());
     if (auto ok = check_header(operation); !ok) return ok;
@@ -583,7 +577,10 @@ result<bool> ring::space_ready(std::uint64_t length, const char* operation) {
     return corrupt(operation, "tail " + std::to_string(tail) + " is not within capacity " +
                                   std::to_string(capacity_) + " below head " +
                                   std::to_string(position_));
-  header_->cached_tail.store(tail, std::memory_order_relaxed);
+  // Hints are stored only when they change: a spinning producer must not keep dirtying the line
+  // the consumer reads head from.
+  if (header_->cached_tail.load(std::memory_order_relaxed) != tail)
+    header_->cached_tail.store(tail, std::memory_order_relaxed);
   if (auto ok = check_header(operation); !ok) return std::unexpected(ok.error());
   return length <= capacity_ - (position_ - tail);
 }
@@ -801,7 +798,8 @@ result<bool> ring::data_ready(const char* operation) {
       return corrupt(operation, "head " + std::to_string(head) + " is not within capacity " +
                                     std::to_string(capacity_) + " above tail " +
                                     std::to_string(position_));
-    header_->cached_head.store(head, std::memory_order_relaxed);
+    if (header_->cached_head.load(std::memory_order_relaxed) != head)
+      header_->cached_head.store(head, std::memory_order_relaxed);
     if (auto ok = check_header(operation); !ok) return std::unexpected(ok.error());
     return head > position_;
   }

@@ -555,7 +555,7 @@ long long cpu_ns(pid_t pid) {
 
 TEST_F(Ring, IdleAdaptiveReceiverSleepingInTheFutexUsesAlmostNoCpu) {
   { auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 2048); }
-  auto child = child_process::helper("ring_idle_receiver", {fd_arg(), "800"}, pass_region());
+  auto child = child_process::helper("ring_idle_receiver", {fd_arg(), "500"}, pass_region());
   ASSERT_TRUE(child.wait_ready());
   // Measured after the spin budget, from the moment it sleeps in the futex: the wake-ups every
   // 100 ms to look at the peer are all it should cost.
