@@ -222,6 +222,7 @@ class ring {
   void wake_consumer() noexcept;
   void wake_producers() noexcept;
   result<void> check_header(const char* operation) const;
+  result<void> check_indices(const char* operation);
   result<void> check_peer_for(const char* operation);
   std::unexpected<error> corrupt(const char* operation, std::string detail) const;
   void detach() noexcept;

@@ -21,6 +21,14 @@ std::uint32_t load_le32(const std::byte* p) {
 
 ssize_t write_some(const stream_end& end, bool blocking, iovec* iov, int count) {
   int fd = blocking ? end.blocking : end.nonblocking;
+  if (count == 1) {
+    // write/send take the kernel's single-buffer path, measurably cheaper than writev/sendmsg.
+    if (end.socket)
+      return sys([&] {
+        return ::send(fd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL | (blocking ? 0 : MSG_DONTWAIT));
+      });
+    return sys([&] { return ::write(fd, iov->iov_base, iov->iov_len); });
+  }
   if (end.socket) {
     msghdr msg{};
     msg.msg_iov = iov;
@@ -51,6 +59,15 @@ result<void> framed_stream::send(const stream_end& end, std::span<const std::byt
   iovec iov[2] = {{header, header_size},
                   {const_cast<std::byte*>(message.data()), message.size()}};
   int count = message.empty() ? 1 : 2;
+  if (count == 2 && message.size() <= staging_limit) {
+    // Copying header and payload together costs less than the kernel's iovec path for frames of
+    // this size; larger ones go out with writev as they are.
+    if (staging_.size() < header_size + message.size()) staging_.resize(header_size + message.size());
+    std::memcpy(staging_.data(), header, header_size);
+    std::memcpy(staging_.data() + header_size, message.data(), message.size());
+    iov[0] = {staging_.data(), header_size + message.size()};
+    count = 1;
+  }
   iovec* next = iov;
   bool blocking = until.is_never();
   bool started = false;

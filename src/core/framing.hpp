@@ -49,8 +49,11 @@ class framed_stream {
  private:
   result<void> fill(const stream_end& end, std::size_t needed, deadline until);
 
+  static constexpr std::size_t staging_limit = 64 * 1024;
+
   std::size_t max_message_;
   std::string object_;
+  std::vector<std::byte> staging_;  // outgoing frames up to staging_limit, written in one call
   std::vector<std::byte> buffer_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;

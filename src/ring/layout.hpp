@@ -223,11 +223,21 @@ constexpr const char* check_geometry(std::uint64_t capacity, std::uint64_t max_m
   return nullptr;
 }
 
-// Index relation: tail <= head <= tail + capacity, both multiples of record_align.
+// Index relation of a multi-producer ring (and of a single-producer ring seen by its producer):
+// tail <= head <= tail + capacity, both multiples of record_align.
 constexpr bool indices_valid(std::uint64_t tail, std::uint64_t head,
                              std::uint64_t capacity) noexcept {
   return tail <= head && head - tail <= capacity && tail % record_align == 0 &&
          head % record_align == 0;
+}
+
+// Index relation of a single-producer ring seen by anyone but its producer: head is stored just
+// after a record's word, so tail may pass it by up to a record and a skip record. Either way the
+// two are at most capacity apart.
+constexpr bool indices_near(std::uint64_t tail, std::uint64_t head,
+                            std::uint64_t capacity) noexcept {
+  std::uint64_t distance = head >= tail ? head - tail : tail - head;
+  return distance <= capacity && tail % record_align == 0 && head % record_align == 0;
 }
 
 }  // namespace ipcx::detail::ring_layout

@@ -76,6 +76,17 @@ std::atomic_ref<std::uint64_t> word_at(std::byte* data, std::uint64_t offset) no
   return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(data + offset));
 }
 
+// A publishing store: seq_cst when the other side may sleep (the Dekker handshake with its waiters
+// flag), else release. Two constant orders on purpose: g++ compiles a store whose order is only
+// known at run time as seq_cst, an xchg on x86.
+template <typename Atomic, typename T>
+inline void publish_store(Atomic&& target, T value, bool other_may_sleep) noexcept {
+  if (other_may_sleep)
+    target.store(value, std::memory_order_seq_cst);
+  else
+    target.store(value, std::memory_order_release);
+}
+
 std::unexpected<error> invalid(const char* operation, const std::string& object,
                                std::string detail) {
   return std::unexpected(error(std::make_error_code(std::errc::invalid_argument), operation,
@@ -290,9 +301,12 @@ result<ring> ring::attach(std::span<std::byte> region, ring_role role,
                std::to_string(region.size()) + "-byte region");
   std::uint64_t tail = h->tail.load(std::memory_order_acquire);
   std::uint64_t head = h->head.load(std::memory_order_acquire);
-  if (!L::indices_valid(tail, head, capacity))
+  // A single producer stores head just after a record's word, so the consumer may be a record
+  // (and a skip record) past it; producers of a multi ring reserve head before writing.
+  if ((flags & L::flag_multi_producer) != 0 ? !L::indices_valid(tail, head, capacity)
+                                            : !L::indices_near(tail, head, capacity))
     return bad("head " + std::to_string(head) + " and tail " + std::to_string(tail) +
-               " break tail <= head <= tail + capacity");
+               " do not fit capacity " + std::to_string(capacity));
   if ((flags & L::flag_eventfd) != 0 && options.eventfd < 0)
     return invalid(op, name,
                    "the ring signals an eventfd: pass the creator's (handed over with the "
@@ -331,6 +345,21 @@ result<ring> ring::attach(std::span<std::byte> region, ring_role role,
                   std::to_string(*other) + ")");
     r.slot_ = 0;
     r.position_ = head;
+    // A producer that died between publishing a record's word and storing head left complete
+    // records past head (at most a skip record and a record): step over them. The word at a
+    // producer's position is otherwise 0, cleared when the record before it was published.
+    std::byte* data = region.data() + L::header_size;
+    for (int step = 0; step < 2; ++step) {
+      std::uint64_t word = word_at(data, r.position_ & (capacity - 1)).load(std::memory_order_acquire);
+      if (word == 0) break;
+      auto view = L::decode(word, r.position_, capacity, r.capacity_log2_, max_message);
+      if (view.problem != nullptr)
+        return bad(std::string(view.problem) + " at head " + std::to_string(r.position_));
+      r.position_ += view.length;
+    }
+    if (!L::indices_valid(tail, r.position_, capacity))
+      return bad("head " + std::to_string(r.position_) + " and tail " + std::to_string(tail) +
+                 " do not fit capacity " + std::to_string(capacity));
   } else {
     for (std::size_t i = 0; i < L::producer_slots && r.slot_ < 0; ++i)
       if (!claim(h->producers[i], *owner, true)) r.slot_ = static_cast<int>(i);
@@ -511,6 +540,7 @@ result<void> ring::wait(Ready&& ready, deadline until, const char* operation) {
   auto tick = [&]() -> result<void> {
     auto now = clock::now();
     if (now >= until_when) return fail(errc::timed_out, operation, name_);
+    if (auto ok = check_indices(operation); !ok) return ok;
     if (next_check == clock::time_point{}) {
       next_check = now + peer_check_period;
     } else if (now >= next_check) {
@@ -542,7 +572,7 @@ result<void> ring::wait(Ready&& ready, deadline until, const char* operation) {
     if (auto ok = tick(); !ok) return ok;
     auto woke = detail::futex_wait(word, seen, deadline::at(std::min(until_when, next_check)));
     if (!woke) return std::unexpected(woke.error());
-    if (auto ok = check_header(operation); !ok) return ok;
+    if (auto ok = check_indices(operation); !ok) return ok;
   }
 }
 
@@ -590,20 +620,18 @@ result<std::span<std::byte>> ring::reserve(std::size_t size, deadline until,
   if (multi_) return reserve_multi(size, until, operation);
   const std::uint64_t length = L::record_size(size);
   const std::uint64_t offset = position_ & (capacity_ - 1);
-  // A record never wraps: if it does not fit before the end, a skip record fills the end.
+  // A record never wraps: if it does not fit before the end, a skip record fills the end (written
+  // by commit, after the record). The 8 bytes after the record are taken too: commit zeroes the
+  // next record's word there.
   const std::uint64_t pad = length > capacity_ - offset ? capacity_ - offset : 0;
-  auto fits = space_ready(pad + length, operation);
+  const std::uint64_t need = pad + length + L::record_header;
+  auto fits = space_ready(need, operation);
   if (!fits) return std::unexpected(fits.error());
   if (!*fits) {
     if (until.expired()) return fail(errc::timed_out, operation, name_);
-    auto ok = wait([&] { return space_ready(pad + length, operation); }, until, operation);
+    auto ok = wait([&] { return space_ready(need, operation); }, until, operation);
     if (!ok) return std::unexpected(ok.error());
   }
-  if (pad != 0)
-    word_at(data_, offset)
-        .store(L::make_word(L::kind::skip, pad - L::record_header,
-                            L::lap_stamp(position_, capacity_log2_)),
-               std::memory_order_relaxed);
   pending_position_ = position_ + pad;
   pending_length_ = length;
   pending_size_ = size;
@@ -707,13 +735,26 @@ result<void> ring::commit(std::uint64_t payload) {
       (header_->may_sleep.load(std::memory_order_relaxed) & L::consumer_may_sleep) != 0;
   pending_ = false;
   if (!multi_) {
-    word_at(data_, start & (capacity_ - 1)).store(word, std::memory_order_relaxed);
-    position_ = start + length;
-    if (!consumer_sleeps) {
-      header_->head.store(position_, std::memory_order_release);
-      return {};
+    const std::uint64_t end = start + length;
+    // The consumer polls the word at `end` next: it must read "nothing yet" until the next record
+    // is published there, so the stale bytes of an earlier lap are cleared first (free space:
+    // reserve counted these 8 bytes).
+    word_at(data_, end & (capacity_ - 1)).store(0, std::memory_order_relaxed);
+    if (start == position_) {
+      publish_store(word_at(data_, start & (capacity_ - 1)), word, consumer_sleeps);
+    } else {
+      // Wrapped: the record at offset 0 first, then the skip record that leads the consumer to it.
+      word_at(data_, start & (capacity_ - 1)).store(word, std::memory_order_relaxed);
+      publish_store(word_at(data_, position_ & (capacity_ - 1)),
+                    L::make_word(L::kind::skip, start - position_ - L::record_header,
+                                 L::lap_stamp(position_, capacity_log2_)),
+                    consumer_sleeps);
     }
-    header_->head.store(position_, std::memory_order_seq_cst);
+    // head follows the record (for attach, takeover and the consumer's slow-path checks; nobody
+    // reads it on a fast path).
+    header_->head.store(end, std::memory_order_release);
+    position_ = end;
+    if (!consumer_sleeps) return {};
   } else {
     if (length < pending_length_) {
       // publish(used) shrank the record: the rest of the reservation becomes a skip record, stored
@@ -723,8 +764,7 @@ result<void> ring::commit(std::uint64_t payload) {
                               L::lap_stamp(start + length, capacity_log2_)),
                  std::memory_order_release);
     }
-    word_at(data_, start & (capacity_ - 1))
-        .store(word, consumer_sleeps ? std::memory_order_seq_cst : std::memory_order_release);
+    publish_store(word_at(data_, start & (capacity_ - 1)), word, consumer_sleeps);
     header_->producers[slot_].busy.store(0, std::memory_order_release);
     if (!consumer_sleeps) return {};
   }
@@ -786,31 +826,36 @@ result<bool> ring::try_send(std::span<const std::byte> message) {
 
 // --- consuming ------------------------------------------------------------------------------------
 
-// Whether a record (data or skip) is ready at position_. Single: head has moved past it (cached
-// head first, then head itself, seq_cst: the consumer side of the sleep handshake). Multi: its
-// word is committed; head is still read to catch a corrupt one.
-result<bool> ring::data_ready(const char* operation) {
-  if (!multi_) {
-    std::uint64_t head = header_->cached_head.load(std::memory_order_relaxed);
-    if (L::indices_valid(position_, head, capacity_) && head > position_) return true;
-    head = header_->head.load(std::memory_order_seq_cst);
-    if (!L::indices_valid(position_, head, capacity_))
-      return corrupt(operation, "head " + std::to_string(head) + " is not within capacity " +
-                                    std::to_string(capacity_) + " above tail " +
-                                    std::to_string(position_));
+// Whether a record (data or skip) is ready at position_: its word is no longer 0. The load is
+// seq_cst: it is the consumer side of the sleep handshake.
+result<bool> ring::data_ready(const char* /*operation*/) {
+  return word_at(data_, position_ & (capacity_ - 1)).load(std::memory_order_seq_cst) != 0;
+}
+
+// The slow-path look at the other side's index and the fixed header fields, made every 256 pauses
+// and after every futex wake-up.
+result<void> ring::check_indices(const char* operation) {
+  if (auto ok = check_header(operation); !ok) return ok;
+  if (role_ == ring_role::consumer) {
+    std::uint64_t head = header_->head.load(std::memory_order_acquire);
+    // Single: head is stored after the record's word, so it may trail this side by a record and a
+    // skip record for a moment; multi: head is reserved before any record is written.
+    bool fits = multi_ ? L::indices_valid(position_, head, capacity_)
+                       : L::indices_near(position_, head, capacity_);
+    if (!fits)
+      return corrupt(operation, "head " + std::to_string(head) + " and tail " +
+                                    std::to_string(position_) + " do not fit capacity " +
+                                    std::to_string(capacity_));
     if (header_->cached_head.load(std::memory_order_relaxed) != head)
       header_->cached_head.store(head, std::memory_order_relaxed);
-    if (auto ok = check_header(operation); !ok) return std::unexpected(ok.error());
-    return head > position_;
+  } else if (!multi_) {
+    std::uint64_t tail = header_->tail.load(std::memory_order_acquire);
+    if (!L::indices_valid(tail, position_, capacity_))
+      return corrupt(operation, "head " + std::to_string(position_) + " and tail " +
+                                    std::to_string(tail) + " do not fit capacity " +
+                                    std::to_string(capacity_));
   }
-  if (word_at(data_, position_ & (capacity_ - 1)).load(std::memory_order_seq_cst) != 0)
-    return true;
-  std::uint64_t head = header_->head.load(std::memory_order_acquire);
-  if (!L::indices_valid(position_, head, capacity_))
-    return corrupt(operation, "head " + std::to_string(head) + " is not within capacity " +
-                                  std::to_string(capacity_) + " above tail " +
-                                  std::to_string(position_));
-  return false;
+  return {};
 }
 
 // Frees the record at position_ (pending_length_ bytes) for the producers.
@@ -836,20 +881,21 @@ result<std::optional<std::span<const std::byte>>> ring::next_record(const char* 
   // Each pass consumes a skip record of at least 8 bytes and head is at most capacity ahead, so
   // the loop ends even on a data area full of forged skip records.
   for (;;) {
-    auto ready = data_ready(operation);
-    if (!ready) return std::unexpected(ready.error());
-    if (!*ready) return std::optional<span_t>();
     const std::uint64_t offset = position_ & (capacity_ - 1);
-    const std::uint64_t word =
-        word_at(data_, offset).load(multi_ ? std::memory_order_acquire : std::memory_order_relaxed);
+    // acquire: pairs with the producer's release (or seq_cst) store of the word, after which the
+    // payload (and, after a skip record, the record at offset 0) is complete.
+    const std::uint64_t word = word_at(data_, offset).load(std::memory_order_acquire);
+    if (word == 0) return std::optional<span_t>();
     auto view = L::decode(word, position_, capacity_, capacity_log2_, max_message_);
     if (view.problem != nullptr)
       return corrupt(operation, std::string(view.problem) + " at position " +
                                     std::to_string(position_) + " (word " + hex(word) + ")");
-    // The record must lie below head: below the cached head when that covers it, else below a
-    // fresh read of head.
+    // Multi: the record must lie inside what producers reserved: below the cached head when that
+    // covers it, else below a fresh read of head (reserved before the word was written). Single
+    // needs no such check: the word is the commit, and head trails it.
     std::uint64_t head = header_->cached_head.load(std::memory_order_relaxed);
-    if (!L::indices_valid(position_, head, capacity_) || view.length > head - position_) {
+    if (multi_ &&
+        (!L::indices_valid(position_, head, capacity_) || view.length > head - position_)) {
       head = header_->head.load(std::memory_order_acquire);
       if (!L::indices_valid(position_, head, capacity_))
         return corrupt(operation, "head " + std::to_string(head) + " is not within capacity " +

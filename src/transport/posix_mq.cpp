@@ -132,7 +132,9 @@ class posix_mq final : public transport {
       return fail(errc::message_too_large, "send", text_,
                   std::to_string(message.size()) + " bytes, the queue's mq_msgsize is " +
                       std::to_string(max_message_));
-    const char* data = reinterpret_cast<const char*>(message.data());
+    // An empty message may come with a null data pointer, which glibc declares nonnull.
+    static constexpr char empty = 0;
+    const char* data = message.empty() ? &empty : reinterpret_cast<const char*>(message.data());
     if (until.is_never()) {
       if (sys([&] { return ::mq_send(blocking_.get(), data, message.size(), 0); }) == 0) return {};
       return fail_errno(errno, "mq_send", where_.path);

@@ -475,8 +475,8 @@ TEST_F(Ring, AttachToAHeaderScribbledByAPeerFailsWithCorruptSegment) {
   for (auto [field, value, detail] : {row{"magic", "42", "magic 0x2a"},
                                       row{"version", "7", "version 7"},
                                       row{"capacity", "1000", "power of two"},
-                                      row{"head", "1000000", "break tail <= head"},
-                                      row{"tail", "64", "break tail <= head"}}) {
+                                      row{"head", "1000000", "do not fit capacity"},
+                                      row{"tail", "99999992", "do not fit capacity"}}) {
     { auto formatted = make(ring_role::producer, 1 << 12, 1000); }
     auto child = child_process::helper("ring_scribble", {fd_arg(), field, value, "0"},
                                        pass_region());
