@@ -8,6 +8,7 @@
 // Failure paths format their message only when they fail.
 #pragma once
 
+#include <fcntl.h>
 #include <mqueue.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -160,7 +161,11 @@ class file_endpoint : public raw_endpoint_base {
   file_endpoint(int write_fd, int read_fd, int inotify_fd)
       : write_fd_(write_fd), read_fd_(read_fd), inotify_fd_(inotify_fd) {}
 
+  // The record log's contract is that several writers never interleave, so a writer appends under
+  // a whole-file lock (OFD, as ipcx does); the raw side does that same work, without the framing
+  // and checksum ipcx adds.
   bool send(const std::byte* data, std::size_t size) {
+    if (!lock(F_WRLCK)) return failed("fcntl(F_OFD_SETLKW)");
     for (;;) {
       ssize_t n = ::pwrite(write_fd_, data, size, write_offset_);
       if (n == static_cast<ssize_t>(size)) break;
@@ -169,6 +174,7 @@ class file_endpoint : public raw_endpoint_base {
       return failed("pwrite");
     }
     write_offset_ += static_cast<off_t>(size);
+    if (!lock(F_UNLCK)) return failed("fcntl(F_OFD_SETLK)");
     return true;
   }
   ssize_t recv(std::byte* data, std::size_t size) {
@@ -187,6 +193,16 @@ class file_endpoint : public raw_endpoint_base {
   }
 
  private:
+  bool lock(short type) {
+    struct flock whole {};
+    whole.l_type = type;
+    whole.l_whence = SEEK_SET;
+    for (;;) {
+      if (::fcntl(write_fd_, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &whole) == 0) return true;
+      if (errno != EINTR) return false;
+    }
+  }
+
   int write_fd_;
   int read_fd_;
   int inotify_fd_;

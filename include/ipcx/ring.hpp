@@ -1,8 +1,8 @@
 // ipcx/ring.hpp — a lock-free ring of variable-size messages inside shared memory.
 //
 // The ring lives in a memory region that two or more processes map (MAP_SHARED): a POSIX or
-// System V segment, a memfd, or an anonymous mapping shared across fork. One process formats it with
-// create(); the others attach() to it as a producer or the consumer. Messages keep their
+// System V segment, a memfd, or an anonymous mapping shared across fork. One process formats it
+// with create(); the others attach() to it as a producer or the consumer. Messages keep their
 // boundaries and their order (per producer, when there are several); the fast path of send and
 // recv touches only memory: no system call while the other side is awake.
 //
@@ -20,39 +20,49 @@
 // Design:
 //   - One header at offset 0 of the region, then a data area of `capacity` bytes (a power of two).
 //     head and tail are byte positions that only grow (the offset is position mod capacity): the
-//     producer side owns head, the consumer owns tail, each on its own cache line. Each side keeps
-//     a cached copy of the other's index on its own line (as in folly's ProducerConsumerQueue and
-//     moodycamel's ReaderWriterQueue) and reads the other's line only when the cache says "full"
-//     or "empty", so streaming costs about one cache-line transfer per line of data.
-//   - A record is an 8-byte word (size, kind, lap stamp) and the payload padded to 8 bytes. A record
-//     never wraps: when it does not fit before the end of the data area the producer writes a skip
-//     record there and starts at offset 0. A record may take at most half the capacity, so an
-//     empty ring always has room for the largest one.
-//   - Single producer (ring_producers::single): the producer writes the record, then moves head;
-//     everything below head is complete. Multi-producer (ring_producers::multi): producers reserve
-//     space with a CAS on head and publish each record by storing its word last; the consumer
-//     reads records in order and waits for an uncommitted one (word still 0). So that "0" means
-//     "not written yet" in every lap, the consumer zeroes what it consumed before it moves tail.
+//     producer side owns head, the consumer owns tail, each on its own cache line.
+//   - A record is an 8-byte word (payload size, kind, lap stamp) and the payload padded to 8 bytes.
+//     A record never wraps: when it does not fit before the end of the data area, a skip record
+//     fills the end and the record starts at offset 0. A record may take at most half the
+//     capacity, so an empty ring always has room for the largest one.
+//   - The record word is the commit: the consumer polls the word at its position, 0 meaning
+//     "nothing yet", so a message and its "it is there" signal arrive in the same cache lines and
+//     the consumer never reads head on its fast path. Single producer (ring_producers::single): the
+//     producer writes the payload, zeroes the word slot just past the record (stale bytes of an
+//     earlier lap must not pass for the next record), then stores the word, then head. Multi-
+//     producer (ring_producers::multi): producers reserve space with a CAS on head and store
+//     their record's word last; records are read in reservation order, so the consumer waits at
+//     an uncommitted one. Producers fill adjacent reservations at the same time, so none may zero
+//     past its own record: instead the consumer zeroes each record it consumed before it moves
+//     tail.
+//   - The producer keeps a cached copy of tail on its own line (as in folly's
+//     ProducerConsumerQueue and moodycamel's ReaderWriterQueue) and reads the consumer's line only
+//     when the cache says "full"; the consumer's cached copy of head serves the multi-producer
+//     check that a record lies inside what was reserved, and the slow-path index checks.
 //   - Waiting is adaptive: spin `spin` rounds of the pause instruction (about 20-35 ns each on the
 //     machines ipcx is measured on), then set the side's waiters flag and sleep on a futex word in
 //     the segment. The other side makes the futex_wake system call only when the flag is set, so
 //     while both sides are awake nothing enters the kernel. spin = 0 blocks at once; spin =
-//     ring::spin_forever never sleeps (and spares the peer the store-load fence, see below).
+//     ring::spin_forever never sleeps. How each side sleeps is recorded in the header, so the
+//     other side pays only for what is needed (see "Memory ordering").
 //   - A sleeping side wakes at least every 100 ms to check that the other side is alive: each side
 //     records its pid and process start time in the header; the check opens a pidfd (start time
 //     compared, so a reused pid is not mistaken for the peer) and polls it. A peer that died gives
 //     errc::peer_dead within that period; messages it published before dying are still delivered
 //     first. A side that detaches normally clears its record: the other side then simply waits
-//     (the ring persists and another peer may attach), as a reader of a named queue would.
+//     (the ring persists and another peer may attach), as a reader of a named queue would. A new
+//     producer or consumer may take the place of a dead one. Pids are compared within one pid
+//     namespace: both sides must see each other's pids.
 //   - The segment is untrusted: attach validates magic, version, layout sizes and capacity against
-//     the region, and every index or record word read from it is checked on every use (tail <=
-//     head <= tail + capacity, alignment, record size <= max_message, record within the data area
-//     and below head, lap stamp). A violation is errc::corrupt_segment, never an out-of-bounds
-//     access, a crash or an endless loop: spins are bounded by the deadline and the peer checks,
-//     skip records advance by at least 8 bytes and cannot pass head. The header's fixed fields are
-//     copied at attach and compared with the segment again whenever an index is refreshed and on
-//     every wake-up, so a scribbled header is noticed during operation too, though not on a fast
-//     path that is still working from a cached index.
+//     the region, and every index or record word read from it is checked on every use: record
+//     kind, lap stamp, size <= max_message, within the data area (and, multi-producer, below
+//     head); tail and head within capacity of each other. A violation is errc::corrupt_segment,
+//     never an out-of-bounds access, a crash or an endless loop: spins are bounded by the
+//     deadline and the peer checks, skip records advance by at least 8 bytes and stop at a zero
+//     word or a wrong lap stamp. The header's fixed fields are copied at attach and compared with
+//     the segment again on every slow path (a refreshed index, every 256 pauses of a wait, every
+//     wake-up), so a scribbled header or index is noticed during operation too, though not by a
+//     fast path that finds its next record or its room without looking at the other side.
 //   - eventfd: the segment cannot hold a descriptor. With ring_options::eventfd the creator makes
 //     an eventfd (event_fd()); a producer writes it whenever it wakes the consumer, and the
 //     consumer's wait_fd() polls readable when messages may be waiting. try_recv() on an empty
@@ -63,20 +73,30 @@
 //     unsignalled consumer would wait forever.
 //
 // Memory ordering:
-//   Single producer: the producer writes the payload and the record word (relaxed), then stores
-//   head with release; the consumer loads head with acquire, so the record is visible before it is
-//   read. The consumer stores tail with release after it has copied the payload out; a producer
-//   loads tail with acquire before it writes into the freed bytes. Multi-producer: the reservation
-//   CAS on head is acq_rel; the producer stores the record word last, with release; the consumer
-//   loads it with acquire (it pairs with that store, not with head), zeroes the record, and stores
-//   tail with release. Sleeping is a Dekker handshake on seq_cst operations: the sleeper stores its
-//   waiters flag (seq_cst) and then re-reads the other side's index (seq_cst); the waker stores its
-//   index (seq_cst) and then loads the flag (seq_cst). One of them sees the other's store, so a
-//   wake-up is never lost; the futex word is loaded before the flag is set and bumped before
-//   futex_wake, so a wake between the check and futex_wait makes futex_wait return at once. When
-//   the other side never sleeps (spin_forever, no eventfd) the index store is a plain release and
-//   the flag is not read: no fence on the fast path. Each atomic in src/ring/layout.hpp names its
+//   Publishing: the producer writes the payload (plain stores), then stores the record word with
+//   release; the consumer loads the word with acquire, so a non-zero word means a complete record.
+//   A single producer's zeroing of the next word slot is a relaxed store sequenced before that
+//   release; after a wrap, the record at offset 0 is stored before the skip record's word (release)
+//   that leads to it. Freeing: the consumer copies out (multi: zeroes the record), then stores
+//   tail with release; a producer loads tail with acquire before it writes into the freed bytes.
+//   A multi-producer's reservation CAS on head is acq_rel, so a consumer that acquires a record
+//   word also sees head past that record.
+//   Sleeping is a Dekker handshake: the sleeper raises its waiters flag and then re-checks the
+//   other side's word or index; the waker stores its word or index and then loads the flag. One of
+//   them must see the other's store, which needs a full barrier between each side's store and its
+//   load. A "fenced" sleeper (spin 0, or an eventfd consumer) stores the flag with seq_cst, and
+//   its waker's store and flag load are seq_cst too (an xchg per message on x86). A "membarrier"
+//   sleeper (adaptive spin) raises the flag and calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+//   which makes every running thread of every registered process (each side registers at attach)
+//   pass a full barrier: its waker then needs only a compiler barrier, so the fast path carries no
+//   fence and the rare sleep pays ~15 µs instead. A side that never sleeps (spin_forever) costs
+//   its waker nothing: the flag is not even read. The futex word is loaded before the flag is
+//   raised and bumped (release) before futex_wake, so a wake-up between the re-check and
+//   futex_wait makes futex_wait return at once. Each atomic in src/ring/layout.hpp names its
 //   writer and the load it pairs with.
+//
+// Lifetime: a ring object points into the region; keep the region mapped until the ring is
+// destroyed (its destructor writes to the header).
 //
 // Thread and signal safety: one ring object is used by one thread at a time; several producers
 // each attach their own object (in one process or many). Nothing here is async-signal-safe.
@@ -106,8 +126,8 @@ struct ring_peers;
 enum class ring_role : std::uint8_t { producer, consumer };
 enum class ring_producers : std::uint8_t { single, multi };
 
-// About 50 µs of pause instructions on the reference machine: roughly what one futex sleep and
-// wake-up costs there, so spinning longer buys nothing (see docs/MEASUREMENTS).
+// About 50 µs of pause instructions (20-35 ns each) on the 2-vCPU VM ipcx is measured on: roughly
+// what one futex sleep and wake-up costs there, so spinning longer buys little.
 inline constexpr std::uint32_t ring_default_spin = 2048;
 
 struct ring_options {
@@ -161,7 +181,7 @@ class ring {
   // abandoned (single producer: never seen; multi: published as an empty skip record).
   ~ring();
 
-  // --- producer -------------------------------------------------------------------------------
+  // --- producer ----------------------------------------------------------------------------------
   // Copies `message` in; waits while the ring is full. errc::message_too_large when it is larger
   // than max_message(); errc::timed_out, errc::peer_dead (the consumer died while this waited),
   // errc::corrupt_segment.
@@ -176,7 +196,7 @@ class ring {
   [[nodiscard]] result<void> publish();
   [[nodiscard]] result<void> publish(std::size_t used);
 
-  // --- consumer -------------------------------------------------------------------------------
+  // --- consumer ----------------------------------------------------------------------------------
   // Copies the next message into `buffer` and returns its size; waits while the ring is empty.
   // errc::message_too_large (the message stays for the next call) when `buffer` is too small;
   // errc::timed_out, errc::peer_dead (every producer died, or one died holding an unpublished
@@ -191,7 +211,7 @@ class ring {
   // Consumes the message peek() returned. EINVAL when nothing is peeked.
   [[nodiscard]] result<void> release();
 
-  // --- both -----------------------------------------------------------------------------------
+  // --- both --------------------------------------------------------------------------------------
   // errc::peer_dead if the other side died, errc::corrupt_segment if the header was scribbled,
   // else success. Blocking calls do this on their own; for event loops that only try_recv.
   [[nodiscard]] result<void> check_peer();
@@ -218,6 +238,10 @@ class ring {
   result<std::optional<std::span<const std::byte>>> next_record(const char* operation);
   result<std::optional<std::size_t>> copy_out(std::span<std::byte> buffer, const char* operation);
   result<void> commit(std::uint64_t payload);
+  void commit_single(std::uint64_t payload) noexcept;
+  result<void> send_slow(std::span<const std::byte> message, deadline until);
+  std::optional<std::size_t> recv_fast(std::span<std::byte> buffer);
+  result<std::size_t> recv_slow(std::span<std::byte> buffer, deadline until);
   void consume();
   void wake_consumer() noexcept;
   void wake_producers() noexcept;
@@ -238,8 +262,11 @@ class ring {
   std::uint32_t spin_ = 0;
   ring_role role_ = ring_role::consumer;
   bool multi_ = false;
-  int slot_ = -1;            // this producer's peer slot (the consumer has its own)
-  std::uint64_t owner_ = 0;  // this side's pid + start time as recorded in its slot
+  bool membarrier_ = false;  // this process is registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED
+  enum class sleep_mode : std::uint8_t { never, fenced, membarrier };
+  sleep_mode sleep_ = sleep_mode::fenced;  // how this side sleeps (see src/ring/layout.hpp)
+  int slot_ = -1;                          // this producer's peer slot (the consumer has its own)
+  std::uint64_t owner_ = 0;                // this side's pid + start time as recorded in its slot
   // Single producer: head. Consumer: tail. Both are authoritative here (this side is their only
   // writer), so a peer scribbling them in the segment cannot move this side's position.
   std::uint64_t position_ = 0;

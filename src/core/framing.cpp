@@ -2,7 +2,10 @@
 
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "core/io.hpp"
@@ -53,6 +56,7 @@ result<void> framed_stream::send(const stream_end& end, std::span<const std::byt
     return fail(errc::message_too_large, "send", object_,
                 std::to_string(message.size()) + " bytes, the channel's maximum is " +
                     std::to_string(max_message_));
+  if (end.packets) return send_packet(end, message, until);
   std::byte header[header_size];
   auto size = static_cast<std::uint32_t>(message.size());
   for (std::size_t i = 0; i < header_size; ++i) header[i] = std::byte((size >> (8 * i)) & 0xff);
@@ -68,6 +72,11 @@ result<void> framed_stream::send(const stream_end& end, std::span<const std::byt
     iov[0] = {staging_.data(), header_size + message.size()};
     count = 1;
   }
+  return write_frame(end, iov, count, until);
+}
+
+result<void> framed_stream::write_frame(const stream_end& end, iovec* iov, int count,
+                                        deadline until) {
   iovec* next = iov;
   bool blocking = until.is_never();
   bool started = false;
@@ -107,18 +116,23 @@ result<void> framed_stream::fill(const stream_end& end, std::size_t needed, dead
     end_ -= begin_;
     begin_ = 0;
   }
+  auto got = read_waiting(end, buffer_.data() + end_, buffer_.size() - end_, until);
+  if (!got) return std::unexpected(got.error());
+  if (*got == 0) {
+    if (end_ > begin_)
+      return fail(errc::end_of_stream, "recv", object_, "the peer closed in the middle of a message");
+    return fail(errc::end_of_stream, "recv", object_);
+  }
+  end_ += *got;
+  return {};
+}
+
+result<std::size_t> framed_stream::read_waiting(const stream_end& end, std::byte* data,
+                                                std::size_t size, deadline until) {
   bool blocking = until.is_never();
   for (;;) {
-    ssize_t n = read_some(end, blocking, buffer_.data() + end_, buffer_.size() - end_);
-    if (n > 0) {
-      end_ += static_cast<std::size_t>(n);
-      return {};
-    }
-    if (n == 0) {
-      if (end_ > begin_)
-        return fail(errc::end_of_stream, "recv", object_, "the peer closed in the middle of a message");
-      return fail(errc::end_of_stream, "recv", object_);
-    }
+    ssize_t n = read_some(end, blocking, data, size);
+    if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == ECONNRESET) return fail(errc::end_of_stream, "recv", object_, "connection reset");
     if (errno != EAGAIN && errno != EWOULDBLOCK) return fail_errno(errno, "read", object_);
     if (until.expired()) return fail(errc::timed_out, "recv", object_);
@@ -130,6 +144,7 @@ result<void> framed_stream::fill(const stream_end& end, std::size_t needed, dead
 
 result<std::size_t> framed_stream::recv(const stream_end& end, std::span<std::byte> out,
                                         deadline until) {
+  if (end.packets) return recv_packet(end, out, until);
   for (;;) {
     std::size_t have = end_ - begin_;
     if (have >= header_size) {
@@ -155,6 +170,126 @@ result<std::size_t> framed_stream::recv(const stream_end& end, std::span<std::by
     auto filled = fill(end, header_size, until);
     if (!filled) return std::unexpected(filled.error());
   }
+}
+
+}  // namespace ipcx::detail
+
+namespace ipcx::detail {
+
+// Packet mode (pipes and FIFOs with O_DIRECT): every write of up to PIPE_BUF bytes is one packet
+// and every read returns at most one, so the kernel keeps message boundaries and most messages
+// need no header at all:
+//   verbatim  1..PIPE_BUF bytes whose first byte is not `escape`: the message as it is;
+//   stuffed   escape + the message, for messages that start with `escape` (under PIPE_BUF bytes);
+//   long      escape, 0x01, 32-bit length, the message: empty messages, messages over PIPE_BUF, and
+//             PIPE_BUF-byte ones that start with `escape`. The kernel splits it into page-sized
+//             packets, which the reader joins by the length.
+// A read shorter than the packet would drop the rest of it, so every read asks for at least a page.
+namespace {
+constexpr std::byte escape{0xA5};
+constexpr std::byte long_tag{0x01};
+constexpr std::size_t long_header = 6;
+std::size_t packet_read_size() {
+  static const std::size_t size =
+      std::max<std::size_t>(PIPE_BUF, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
+  return size;
+}
+}  // namespace
+
+result<void> framed_stream::send_packet(const stream_end& end, std::span<const std::byte> message,
+                                        deadline until) {
+  std::size_t size = message.size();
+  if (size >= 1 && size <= PIPE_BUF && message[0] != escape) {
+    iovec iov{const_cast<std::byte*>(message.data()), size};
+    return write_frame(end, &iov, 1, until);
+  }
+  bool stuffed = size >= 1 && size < PIPE_BUF;  // and so it starts with `escape`
+  std::size_t header = stuffed ? 1 : long_header;
+  if (size > staging_limit) {
+    std::byte prefix[long_header] = {escape, long_tag};
+    for (std::size_t i = 0; i < 4; ++i) prefix[2 + i] = std::byte((size >> (8 * i)) & 0xff);
+    iovec iov[2] = {{prefix, long_header}, {const_cast<std::byte*>(message.data()), size}};
+    return write_frame(end, iov, 2, until);
+  }
+  if (staging_.size() < header + size) staging_.resize(header + size);
+  staging_[0] = escape;
+  if (!stuffed) {
+    staging_[1] = long_tag;
+    for (std::size_t i = 0; i < 4; ++i) staging_[2 + i] = std::byte((size >> (8 * i)) & 0xff);
+  }
+  if (size > 0) std::memcpy(staging_.data() + header, message.data(), size);
+  iovec iov{staging_.data(), header + size};
+  return write_frame(end, &iov, 1, until);
+}
+
+result<std::size_t> framed_stream::deliver_packet_message(std::span<std::byte> out) {
+  std::size_t size = end_;
+  if (size > out.size()) {
+    packet_pending_ = true;  // kept whole in buffer_ until a large enough buffer comes
+    return fail(errc::message_too_large, "recv", object_,
+                "the message has " + std::to_string(size) + " bytes, the buffer " +
+                    std::to_string(out.size()));
+  }
+  if (size > 0) std::memcpy(out.data(), buffer_.data(), size);
+  packet_pending_ = false;
+  end_ = 0;
+  return size;
+}
+
+result<std::size_t> framed_stream::recv_packet(const stream_end& end, std::span<std::byte> out,
+                                               deadline until) {
+  const std::size_t page = packet_read_size();
+  if (packet_pending_) return deliver_packet_message(out);
+  if (!packet_assembling_) {
+    // The common case reads straight into the caller's buffer when it can hold any packet.
+    bool direct = out.size() >= page;
+    if (!direct && buffer_.size() < page) buffer_.resize(std::max(page, min_buffer));
+    std::byte* first = direct ? out.data() : buffer_.data();
+    auto got = read_waiting(end, first, direct ? out.size() : page, until);
+    if (!got) return std::unexpected(got.error());
+    std::size_t n = *got;
+    if (n == 0) return fail(errc::end_of_stream, "recv", object_);
+    if (first[0] != escape || n == 1) {
+      if (n > max_message_ || first[0] == escape)
+        return fail(errc::bad_frame, "recv", object_, "a malformed packet of " + std::to_string(n) + " bytes");
+      if (direct) return n;
+      end_ = n;
+      return deliver_packet_message(out);
+    }
+    if (first[1] == escape) {  // stuffed: drop the escape byte
+      std::byte* target = direct ? out.data() : buffer_.data();
+      std::memmove(target, first + 1, n - 1);
+      if (direct) return n - 1;
+      end_ = n - 1;
+      return deliver_packet_message(out);
+    }
+    if (first[1] != long_tag || n < long_header)
+      return fail(errc::bad_frame, "recv", object_, "a packet with an unknown header");
+    std::size_t size = load_le32(first + 2);
+    if (size > max_message_)
+      return fail(errc::bad_frame, "recv", object_,
+                  "a frame claims " + std::to_string(size) + " bytes, the maximum is " +
+                      std::to_string(max_message_));
+    if (n - long_header > size)
+      return fail(errc::bad_frame, "recv", object_, "a packet longer than its message");
+    if (buffer_.size() < size + page) buffer_.resize(size + page);
+    std::memmove(buffer_.data(), first + long_header, n - long_header);
+    end_ = n - long_header;
+    packet_expected_ = size;
+    packet_assembling_ = true;
+  }
+  while (end_ < packet_expected_) {
+    // Kept across a timeout: the next recv goes on from here.
+    auto got = read_waiting(end, buffer_.data() + end_, page, until);
+    if (!got) return std::unexpected(got.error());
+    if (*got == 0)
+      return fail(errc::end_of_stream, "recv", object_, "the peer closed in the middle of a message");
+    if (end_ + *got > packet_expected_)
+      return fail(errc::bad_frame, "recv", object_, "a packet longer than its message");
+    end_ += *got;
+  }
+  packet_assembling_ = false;
+  return deliver_packet_message(out);
 }
 
 }  // namespace ipcx::detail

@@ -6,6 +6,8 @@
 // errc::bad_frame, checked before anything is allocated.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -22,6 +24,9 @@ struct stream_end {
   int blocking = -1;
   int nonblocking = -1;
   bool socket = false;
+  // A pipe or FIFO in packet mode (O_DIRECT): message boundaries come from the kernel's packets,
+  // and most messages travel without a header (see framing.cpp). Both ends must agree.
+  bool packets = false;
 };
 
 class framed_stream {
@@ -44,10 +49,18 @@ class framed_stream {
   result<std::size_t> recv(const stream_end& end, std::span<std::byte> out, deadline until);
 
   // Bytes already read from the kernel and not yet returned.
-  bool has_buffered() const noexcept { return end_ > begin_; }
+  bool has_buffered() const noexcept { return end_ > begin_ || packet_pending_; }
 
  private:
   result<void> fill(const stream_end& end, std::size_t needed, deadline until);
+  // One read, waiting as the deadline allows; 0 is end of stream.
+  result<std::size_t> read_waiting(const stream_end& end, std::byte* data, std::size_t size,
+                                   deadline until);
+  result<void> write_frame(const stream_end& end, iovec* iov, int count, deadline until);
+  result<void> send_packet(const stream_end& end, std::span<const std::byte> message,
+                           deadline until);
+  result<std::size_t> recv_packet(const stream_end& end, std::span<std::byte> out, deadline until);
+  result<std::size_t> deliver_packet_message(std::span<std::byte> out);
 
   static constexpr std::size_t staging_limit = 64 * 1024;
 
@@ -57,6 +70,11 @@ class framed_stream {
   std::vector<std::byte> buffer_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
+  // Packet mode: buffer_[0, end_) holds a message being joined from packets (assembling) or a
+  // whole one kept because the caller's buffer was too small (pending).
+  bool packet_assembling_ = false;
+  bool packet_pending_ = false;
+  std::size_t packet_expected_ = 0;
 };
 
 }  // namespace ipcx::detail

@@ -32,13 +32,23 @@ result<void> set_cloexec(int fd, bool on, const std::string& object) {
   return {};
 }
 
-result<void> set_nonblocking(int fd, bool on, const std::string& object) {
+namespace {
+result<void> change_flag(int fd, int flag, bool on, const std::string& object) {
   int flags = sys([&] { return ::fcntl(fd, F_GETFL); });
   if (flags < 0) return fail_errno(errno, "fcntl(F_GETFL)", object);
-  flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  flags = on ? flags | flag : flags & ~flag;
   if (sys([&] { return ::fcntl(fd, F_SETFL, flags); }) < 0)
     return fail_errno(errno, "fcntl(F_SETFL)", object);
   return {};
+}
+}  // namespace
+
+result<void> set_nonblocking(int fd, bool on, const std::string& object) {
+  return change_flag(fd, O_NONBLOCK, on, object);
+}
+
+result<void> set_flag(int fd, int flag, const std::string& object) {
+  return change_flag(fd, flag, true, object);
 }
 
 void ignore_sigpipe_once() {
@@ -57,6 +67,12 @@ result<unique_fd> reopen(int fd, int flags, const std::string& object) {
   std::string proc = "/proc/self/fd/" + std::to_string(fd);
   unique_fd out(sys([&] { return ::open(proc.c_str(), flags | O_CLOEXEC); }));
   if (!out) return fail_errno(errno, "open", object + " via " + proc);
+  // A twin of a packet-mode pipe must write packets too; open() cannot set O_DIRECT on a pipe.
+  int original = sys([&] { return ::fcntl(fd, F_GETFL); });
+  if (original >= 0 && (original & O_DIRECT)) {
+    auto packets = set_flag(out.get(), O_DIRECT, object);
+    if (!packets) return std::unexpected(packets.error());
+  }
   return out;
 }
 

@@ -18,6 +18,8 @@ result<bool> wait_for(int fd, short events, deadline until, const std::string& o
 // Sets or clears FD_CLOEXEC / O_NONBLOCK.
 result<void> set_cloexec(int fd, bool on, const std::string& object);
 result<void> set_nonblocking(int fd, bool on, const std::string& object);
+// Adds a file status flag (F_SETFL), e.g. O_DIRECT for a pipe's packet mode.
+result<void> set_flag(int fd, int flag, const std::string& object);
 
 // Once per process: SIGPIPE is ignored if it still has its default action, so a write to a closed
 // pipe or socket returns EPIPE instead of killing the process.

@@ -5,6 +5,10 @@
 //
 // Segment:  [ header: header_size bytes, a multiple of 64 ][ data area: capacity bytes ]
 // Record:   [ 8-byte record word ][ payload, padded to record_align (8) ]
+// A record word of 0 means "nothing published here yet": the data area starts zeroed, a single
+// producer zeroes the slot past each record before publishing it, and a multi-producer ring's
+// consumer zeroes what it consumed. The word is the record's commit: stored last by its producer
+// (release, or seq_cst when the consumer sleeps fenced), loaded (acquire) by the consumer.
 //
 // A record word packs  bits 0..31: payload size (data) or body size (skip)
 //                      bits 32..39: kind (1 data, 2 skip; 0 = nothing written yet)
@@ -39,10 +43,21 @@ inline constexpr std::uint32_t flag_multi_producer = 1u << 0;
 inline constexpr std::uint32_t flag_eventfd = 1u << 1;
 inline constexpr std::uint32_t known_flags = flag_multi_producer | flag_eventfd;
 
-// header::may_sleep: a side that might block in futex_wait sets its bit at attach (never cleared).
-// A waker whose peer side never sleeps skips the store-load fence and the waiters-flag check.
-inline constexpr std::uint32_t consumer_may_sleep = 1u << 0;
-inline constexpr std::uint32_t producer_may_sleep = 1u << 1;
+// header::may_sleep: how each side may block in futex_wait, set at attach (fetch_or, never
+// cleared). It tells the other side's waker what its publishing store must pay for:
+//   fenced:      the sleeper raises its waiters flag and re-checks; the waker's store and flag load
+//                are seq_cst (a full fence on x86 per message). Blocking (spin 0) and eventfd
+//                sides.
+//   membarrier:  the sleeper raises the flag and calls membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+//                which makes every running thread of a registered process execute a full barrier;
+//                the waker then needs only a compiler barrier between its store and its flag load.
+//                Adaptive sides: they sleep rarely, and then pay ~15 µs instead of a fence per
+//                message on the other side.
+//   neither:     the side never sleeps (spin_forever): no flag to look at.
+inline constexpr std::uint32_t consumer_sleeps_fenced = 1u << 0;
+inline constexpr std::uint32_t producer_sleeps_fenced = 1u << 1;
+inline constexpr std::uint32_t consumer_sleeps_membarrier = 1u << 2;
+inline constexpr std::uint32_t producer_sleeps_membarrier = 1u << 3;
 
 // One side's identity: pid in bits 0..21 (pid_max is at most 2^22), the process start time
 // (/proc/PID/stat field 22, clock ticks since boot) in bits 22..63. One word, so claiming a slot
@@ -88,39 +103,42 @@ struct alignas(cache_line) header {
   std::uint64_t max_message;  // largest payload
   std::uint32_t spin;         // the creator's spin budget, the default for attachers
   std::uint32_t max_producers;
-  // fetch_or by each side at attach; loaded (relaxed) by the other side on every publish/release.
+  // How each side sleeps (consumer_sleeps_* / producer_sleeps_*): fetch_or by each side at attach;
+  // loaded (relaxed) by the other side on every publish/release to pick its store and flag load.
   std::atomic<std::uint32_t> may_sleep;
 
   // --- line 1: the producer side.
-  // head: the end of everything reserved (multi) or published (single), as a byte position that
-  // only grows (offset = head mod capacity). Single: store(release, or seq_cst when the consumer
-  // may sleep) by the producer after writing the record, load(acquire) by the consumer. Multi: CAS
-  // (acq_rel) by producers to reserve; the consumer learns of data from the record words and
-  // reads head only to bound them.
+  // head: the end of everything published (single) or reserved (multi), as a byte position that
+  // only grows (offset = head mod capacity). Single: stored (release) by the producer after each
+  // record's word, read (acquire) only off the fast path: at attach (a new producer starts there),
+  // and by the consumer's periodic index checks. Multi: CAS (acq_rel) by producers to reserve;
+  // loaded (acquire) by the consumer to bound a record it acquired through its word.
   alignas(cache_line) std::atomic<std::uint64_t> head;
-  // The producers' last view of tail, a hint: relaxed, written and read by producers only,
-  // validated like any index on every read.
+  // The producers' last view of tail, a hint, written only when it changes and validated like any
+  // index on every read. Single: relaxed (its one writer is its one reader, and acquired tail
+  // itself). Multi: release by the producer that read tail, acquire by the others.
   std::atomic<std::uint64_t> cached_tail;
 
   // --- line 2: the consumer side.
-  // tail: the end of everything consumed. store(release, or seq_cst when a producer may sleep) by
-  // the consumer after it has read (and, multi, zeroed) the record; load(acquire) by producers
-  // before they write into the freed space.
+  // tail: the end of everything consumed. Stored by the consumer after it has read (and, multi,
+  // zeroed) the record: release, or seq_cst when a producer sleeps fenced; loaded (acquire, or
+  // seq_cst in a sleeper's re-check) by producers before they write into the freed space.
   alignas(cache_line) std::atomic<std::uint64_t> tail;
   // The consumer's last view of head, a hint: relaxed, consumer only, validated on every read.
   std::atomic<std::uint64_t> cached_head;
 
   // --- line 3: sleeping. Written only around a sleep or a wake-up, so it stays shared (cheap to
   // read) in both caches while data flows.
-  // consumer_waiting: store(1, seq_cst) by the consumer before its last check and futex_wait;
-  // load(seq_cst) by a producer after its publishing store, then exchange(0) and a wake-up. The
-  // seq_cst pair is the Dekker handshake: either the consumer sees the record or the producer
-  // sees the flag.
+  // consumer_waiting: raised by the consumer before its last check and futex_wait (seq_cst store,
+  // or exchange followed by membarrier); loaded by a producer after its publishing store (seq_cst,
+  // or relaxed after a compiler barrier: see may_sleep), which then clears it with exchange and
+  // wakes the consumer.
   alignas(cache_line) std::atomic<std::uint32_t> consumer_waiting;
   // The futex the consumer sleeps on: fetch_add(release) by the waking producer, loaded (acquire)
-  // by the consumer before it sets consumer_waiting.
+  // by the consumer before it raises consumer_waiting.
   std::atomic<std::uint32_t> data_futex;
-  // The same pair for producers waiting for space, set by any producer, cleared by the consumer.
+  // The same pair for producers waiting for space: raised by any producer, loaded after each
+  // tail store and cleared by the consumer.
   std::atomic<std::uint32_t> producers_waiting;
   std::atomic<std::uint32_t> space_futex;
 
@@ -138,7 +156,7 @@ static_assert(alignof(header) == cache_line);
 
 inline constexpr std::size_t header_size = sizeof(header);
 
-// --- record words -------------------------------------------------------------------------------
+// --- record words --------------------------------------------------------------------------------
 
 enum class kind : std::uint8_t { none = 0, data = 1, skip = 2 };
 

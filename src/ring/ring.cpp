@@ -3,6 +3,7 @@
 #include "ipcx/ring.hpp"
 
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -76,21 +77,45 @@ std::atomic_ref<std::uint64_t> word_at(std::byte* data, std::uint64_t offset) no
   return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(data + offset));
 }
 
-// A publishing store: seq_cst when the other side may sleep (the Dekker handshake with its waiters
-// flag), else release. Two constant orders on purpose: g++ compiles a store whose order is only
-// known at run time as seq_cst, an xchg on x86.
+// A publishing store: seq_cst when the other side sleeps "fenced" (the Dekker handshake with its
+// waiters flag), else release. Two constant orders on purpose: g++ compiles a store whose order is
+// only known at run time as seq_cst, an xchg on x86.
 template <typename Atomic, typename T>
-inline void publish_store(Atomic&& target, T value, bool other_may_sleep) noexcept {
-  if (other_may_sleep)
+inline void publish_store(Atomic&& target, T value, bool fenced) noexcept {
+  if (fenced)
     target.store(value, std::memory_order_seq_cst);
   else
     target.store(value, std::memory_order_release);
 }
 
+// After a publishing store: is the other side's waiters flag raised? Fenced: a seq_cst load (the
+// store before it was seq_cst too). Membarrier: a compiler barrier keeps the load after the store
+// in program order, and the sleeper's membarrier() supplies the CPU barrier when it matters.
+inline bool flag_raised(const std::atomic<std::uint32_t>& flag, bool fenced) noexcept {
+  if (fenced) return flag.load(std::memory_order_seq_cst) != 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return flag.load(std::memory_order_relaxed) != 0;
+}
+
+// Registers this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED (idempotent; needed again after
+// fork, which starts a new registration state). False when the kernel refuses.
+bool register_membarrier() noexcept {
+  return detail::sys([] {
+           return ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
+         }) == 0;
+}
+
+void membarrier_global() noexcept {
+  // Fails only if unsupported, which register_membarrier() ruled out at attach; a failure would
+  // cost at most one missed wake-up, caught by the next 100 ms peer check.
+  (void)detail::sys(
+      [] { return ::syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0); });
+}
+
 std::unexpected<error> invalid(const char* operation, const std::string& object,
                                std::string detail) {
-  return std::unexpected(error(std::make_error_code(std::errc::invalid_argument), operation,
-                               object, std::move(detail)));
+  return std::unexpected(error(std::make_error_code(std::errc::invalid_argument), operation, object,
+                               std::move(detail)));
 }
 
 std::string hex(std::uint64_t value) {
@@ -207,7 +232,7 @@ std::optional<std::uint32_t> claim(L::peer_slot& slot, std::uint64_t owner, bool
 
 }  // namespace
 
-// --- formatting and attaching ---------------------------------------------------------------------
+// --- formatting and attaching --------------------------------------------------------------------
 
 std::size_t ring::region_size(std::size_t capacity_bytes) noexcept {
   return L::header_size + capacity_bytes;
@@ -225,8 +250,8 @@ result<ring> ring::create(std::span<std::byte> region, const ring_options& optio
                        std::to_string(L::header_size + L::min_capacity) + ")");
   std::uint64_t capacity = options.capacity_bytes;
   if (capacity == 0)
-    capacity = std::bit_floor(std::min<std::uint64_t>(region.size() - L::header_size,
-                                                      L::max_capacity));
+    capacity =
+        std::bit_floor(std::min<std::uint64_t>(region.size() - L::header_size, L::max_capacity));
   if (const char* problem = L::check_geometry(capacity, options.max_message))
     return invalid(op, options.name,
                    std::string(problem) + " (capacity " + std::to_string(capacity) +
@@ -238,7 +263,7 @@ result<ring> ring::create(std::span<std::byte> region, const ring_options& optio
                        std::to_string(region.size()));
   unique_fd event;
   if (options.eventfd) {
-    event.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    event.reset(detail::sys([] { return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }));
     if (!event) return fail_errno(errno, "eventfd", options.name);
   }
 
@@ -253,12 +278,11 @@ result<ring> ring::create(std::span<std::byte> region, const ring_options& optio
   h->max_message = options.max_message;
   h->spin = options.spin;
   h->max_producers = static_cast<std::uint32_t>(L::producer_slots);
-  // Multi-producer rings read "0" as "not yet written": the data area starts zeroed.
+  // The consumer reads a zero record word as "nothing yet": the data area starts zeroed.
   std::memset(region.data() + L::header_size, 0, capacity);
   h->magic.store(L::magic, std::memory_order_release);
 
-  return attach(region, role,
-                {.spin = options.spin, .eventfd = event.get(), .name = options.name});
+  return attach(region, role, {.spin = options.spin, .eventfd = event.get(), .name = options.name});
 }
 
 result<ring> ring::attach(std::span<std::byte> region, ring_role role,
@@ -294,8 +318,8 @@ result<ring> ring::attach(std::span<std::byte> region, ring_role role,
   std::uint64_t capacity = load_field(h->capacity);
   std::uint64_t max_message = load_field(h->max_message);
   if (const char* problem = L::check_geometry(capacity, max_message))
-    return bad(std::string(problem) + " (capacity " + std::to_string(capacity) +
-               ", max_message " + std::to_string(max_message) + ")");
+    return bad(std::string(problem) + " (capacity " + std::to_string(capacity) + ", max_message " +
+               std::to_string(max_message) + ")");
   if (capacity > region.size() - L::header_size)
     return bad("capacity " + std::to_string(capacity) + " does not fit the " +
                std::to_string(region.size()) + "-byte region");
@@ -331,13 +355,17 @@ result<ring> ring::attach(std::span<std::byte> region, ring_role role,
 
   auto owner = self_owner();
   if (!owner) return std::unexpected(owner.error());
+  // Set before claiming: if a later check fails, the destructor of `r` gives the slot back.
+  r.owner_ = *owner;
   auto busy = [&](std::string detail) {
-    return std::unexpected(
-        error(std::make_error_code(std::errc::device_or_resource_busy), op, name, std::move(detail)));
+    return std::unexpected(error(std::make_error_code(std::errc::device_or_resource_busy), op, name,
+                                 std::move(detail)));
   };
   if (role == ring_role::consumer) {
-    if (auto other = claim(h->consumer, *owner, false))
+    if (auto other = claim(h->consumer, *owner, false)) {
+      r.owner_ = 0;  // not ours to clear
       return busy("the ring already has a consumer (pid " + std::to_string(*other) + ")");
+    }
     r.position_ = tail;
   } else if (!r.multi_) {
     if (auto other = claim(h->producers[0], *owner, false))
@@ -350,7 +378,8 @@ result<ring> ring::attach(std::span<std::byte> region, ring_role role,
     // producer's position is otherwise 0, cleared when the record before it was published.
     std::byte* data = region.data() + L::header_size;
     for (int step = 0; step < 2; ++step) {
-      std::uint64_t word = word_at(data, r.position_ & (capacity - 1)).load(std::memory_order_acquire);
+      std::uint64_t word =
+          word_at(data, r.position_ & (capacity - 1)).load(std::memory_order_acquire);
       if (word == 0) break;
       auto view = L::decode(word, r.position_, capacity, r.capacity_log2_, max_message);
       if (view.problem != nullptr)
@@ -360,6 +389,9 @@ result<ring> ring::attach(std::span<std::byte> region, ring_role role,
     if (!L::indices_valid(tail, r.position_, capacity))
       return bad("head " + std::to_string(r.position_) + " and tail " + std::to_string(tail) +
                  " do not fit capacity " + std::to_string(capacity));
+    // The hint a previous producer left was acquired by that process, not this one: start from
+    // the tail this attach acquired.
+    h->cached_tail.store(tail, std::memory_order_relaxed);
   } else {
     for (std::size_t i = 0; i < L::producer_slots && r.slot_ < 0; ++i)
       if (!claim(h->producers[i], *owner, true)) r.slot_ = static_cast<int>(i);
@@ -367,10 +399,23 @@ result<ring> ring::attach(std::span<std::byte> region, ring_role role,
       return busy("all " + std::to_string(L::producer_slots) +
                   " producer slots are held by live processes");
   }
-  r.owner_ = *owner;
-  bool sleeps = r.spin_ != spin_forever || (role == ring_role::consumer && r.eventfd_);
-  if (sleeps)
-    h->may_sleep.fetch_or(role == ring_role::consumer ? L::consumer_may_sleep : L::producer_may_sleep,
+  // Every side registers, because every side may be a waker on the light (membarrier) path.
+  r.membarrier_ = register_membarrier();
+  const bool consumer = role == ring_role::consumer;
+  if (consumer && r.eventfd_) {
+    // try_recv() arms the eventfd on every empty poll: a membarrier each time would cost more
+    // than a fence per message on the producers.
+    r.sleep_ = sleep_mode::fenced;
+  } else if (r.spin_ == spin_forever) {
+    r.sleep_ = sleep_mode::never;
+  } else {
+    r.sleep_ = r.spin_ != 0 && r.membarrier_ ? sleep_mode::membarrier : sleep_mode::fenced;
+  }
+  if (r.sleep_ == sleep_mode::fenced)
+    h->may_sleep.fetch_or(consumer ? L::consumer_sleeps_fenced : L::producer_sleeps_fenced,
+                          std::memory_order_seq_cst);
+  else if (r.sleep_ == sleep_mode::membarrier)
+    h->may_sleep.fetch_or(consumer ? L::consumer_sleeps_membarrier : L::producer_sleeps_membarrier,
                           std::memory_order_seq_cst);
   return r;
 }
@@ -385,6 +430,8 @@ ring::ring(ring&& other) noexcept
       spin_(other.spin_),
       role_(other.role_),
       multi_(other.multi_),
+      membarrier_(other.membarrier_),
+      sleep_(other.sleep_),
       slot_(std::exchange(other.slot_, -1)),
       owner_(std::exchange(other.owner_, 0)),
       position_(other.position_),
@@ -408,6 +455,8 @@ ring& ring::operator=(ring&& other) noexcept {
     spin_ = other.spin_;
     role_ = other.role_;
     multi_ = other.multi_;
+    membarrier_ = other.membarrier_;
+    sleep_ = other.sleep_;
     slot_ = std::exchange(other.slot_, -1);
     owner_ = std::exchange(other.owner_, 0);
     position_ = other.position_;
@@ -434,18 +483,23 @@ void ring::detach() noexcept {
                             L::lap_stamp(pending_position_, capacity_log2_)),
                std::memory_order_seq_cst);
     header_->producers[slot_].busy.store(0, std::memory_order_release);
+    // The slow and sure path: seq_cst store above, a seq_cst load here; and with a membarrier
+    // sleeper the seq_cst pair is at least as strong as the compiler barrier it expects.
     if (header_->consumer_waiting.load(std::memory_order_seq_cst) != 0) wake_consumer();
   }
   pending_ = false;
-  L::peer_slot& slot = role_ == ring_role::consumer ? header_->consumer : header_->producers[slot_];
   // Only our own record is cleared: if a peer already replaced it (after deciding we were dead),
-  // it stays theirs.
+  // it stays theirs. A failed attach gets here before it owned a slot: nothing to clear then.
+  L::peer_slot* slot = role_ == ring_role::consumer ? &header_->consumer
+                       : slot_ >= 0                 ? &header_->producers[slot_]
+                                                    : nullptr;
   std::uint64_t mine = owner_;
-  slot.owner.compare_exchange_strong(mine, 0, std::memory_order_acq_rel);
+  if (slot != nullptr && mine != 0)
+    slot->owner.compare_exchange_strong(mine, 0, std::memory_order_acq_rel);
   header_ = nullptr;
 }
 
-// --- checks ---------------------------------------------------------------------------------------
+// --- checks --------------------------------------------------------------------------------------
 
 std::unexpected<error> ring::corrupt(const char* operation, std::string detail) const {
   return std::unexpected(error(errc::corrupt_segment, operation, name_, std::move(detail)));
@@ -464,8 +518,8 @@ result<void> ring::check_header(const char* operation) const {
     return corrupt(operation, "capacity changed from " + std::to_string(capacity_) + " to " +
                                   std::to_string(c) + " after attach");
   if (auto m = load_field(header_->max_message); m != max_message_)
-    return corrupt(operation, "max_message changed from " + std::to_string(max_message_) +
-                                  " to " + std::to_string(m) + " after attach");
+    return corrupt(operation, "max_message changed from " + std::to_string(max_message_) + " to " +
+                                  std::to_string(m) + " after attach");
   if (auto f = load_field(header_->flags); f != flags_)
     return corrupt(operation, "flags changed from " + hex(flags_) + " to " + hex(f));
   return {};
@@ -500,11 +554,8 @@ result<void> ring::check_peer_for(const char* operation) {
     const L::peer_slot& slot = header_->producers[i];
     std::uint64_t owner = slot.owner.load(std::memory_order_acquire);
     switch (look_at(watch[1 + i], owner)) {
-      case liveness::none:
-        break;
-      case liveness::alive:
-        any_alive = true;
-        break;
+      case liveness::none: break;
+      case liveness::alive: any_alive = true; break;
       case liveness::dead:
         dead_pid = L::owner_pid(owner);
         if (stuck && slot.busy.load(std::memory_order_acquire) != 0)
@@ -515,13 +566,14 @@ result<void> ring::check_peer_for(const char* operation) {
     }
   }
   if (dead_pid != 0 && !any_alive)
-    return fail(errc::peer_dead, operation, name_,
-                std::string(multi_ ? "every producer died (the last seen: pid " : "the producer (pid ") +
-                    std::to_string(dead_pid) + ")");
+    return fail(
+        errc::peer_dead, operation, name_,
+        std::string(multi_ ? "every producer died (the last seen: pid " : "the producer (pid ") +
+            std::to_string(dead_pid) + ")");
   return {};
 }
 
-// --- waiting --------------------------------------------------------------------------------------
+// --- waiting -------------------------------------------------------------------------------------
 
 // Spins, then sleeps on the side's futex word until ready() is true. ready() is re-evaluated after
 // the waiters flag is set (seq_cst), which is what makes the handshake with the waker sound.
@@ -560,9 +612,18 @@ result<void> ring::wait(Ready&& ready, deadline until, const char* operation) {
   }
   if (next_check == clock::time_point{})
     if (auto ok = tick(); !ok) return ok;
-  for (;;) {
+  for (bool first = true;; first = false) {
     std::uint32_t seen = word.load(std::memory_order_acquire);
-    flag.store(1, std::memory_order_seq_cst);
+    if (sleep_ == sleep_mode::membarrier) {
+      // The waker has no fence of its own: this call makes every running thread of a registered
+      // process pass a full barrier, after which a waker either sees the flag or has made its
+      // store visible to the check below. Needed when the flag was down (a waker cleared it and
+      // woke us) and on the first pass (another producer's flag may not have had its
+      // membarrier yet).
+      if (flag.exchange(1, std::memory_order_seq_cst) == 0 || first) membarrier_global();
+    } else {
+      flag.store(1, std::memory_order_seq_cst);
+    }
     auto r = ready();
     if (!r) return std::unexpected(r.error());
     if (*r) {
@@ -593,7 +654,7 @@ void ring::wake_producers() noexcept {
   detail::futex_wake(header_->space_futex, INT_MAX);
 }
 
-// --- producing ------------------------------------------------------------------------------------
+// --- producing -----------------------------------------------------------------------------------
 
 // Single producer: whether `length` bytes (skip included) fit after position_ now. The cached tail
 // is tried first; the real one is read (seq_cst: the producer side of the sleep handshake) only
@@ -607,8 +668,8 @@ result<bool> ring::space_ready(std::uint64_t length, const char* operation) {
     return corrupt(operation, "tail " + std::to_string(tail) + " is not within capacity " +
                                   std::to_string(capacity_) + " below head " +
                                   std::to_string(position_));
-  // Hints are stored only when they change: a spinning producer must not keep dirtying the line
-  // the consumer reads head from.
+  // Hints are stored only when they change: a producer spinning on a full ring keeps its line
+  // clean.
   if (header_->cached_tail.load(std::memory_order_relaxed) != tail)
     header_->cached_tail.store(tail, std::memory_order_relaxed);
   if (auto ok = check_header(operation); !ok) return std::unexpected(ok.error());
@@ -668,7 +729,8 @@ result<std::span<std::byte>> ring::reserve_multi(std::size_t size, deadline unti
         refreshed = true;
         continue;
       }
-      if (refreshed) header_->cached_tail.store(tail, std::memory_order_release);
+      if (refreshed && header_->cached_tail.load(std::memory_order_relaxed) != tail)
+        header_->cached_tail.store(tail, std::memory_order_release);
       std::uint64_t offset = head & (capacity_ - 1);
       std::uint64_t pad = length > capacity_ - offset ? capacity_ - offset : 0;
       if (pad + length > capacity_ - (head - tail)) {
@@ -679,8 +741,7 @@ result<std::span<std::byte>> ring::reserve_multi(std::size_t size, deadline unti
       if (!claim_it) return std::optional<std::uint64_t>(head);
       // Fails only when another producer reserved in between: lock-free progress, not a loop
       // that garbage in the segment could keep going.
-      if (header_->head.compare_exchange_weak(head, head + pad + length,
-                                              std::memory_order_acq_rel,
+      if (header_->head.compare_exchange_weak(head, head + pad + length, std::memory_order_acq_rel,
                                               std::memory_order_relaxed)) {
         if (pad != 0)
           word_at(data_, offset)
@@ -705,8 +766,8 @@ result<std::span<std::byte>> ring::reserve_multi(std::size_t size, deadline unti
       pending_length_ = length;
       pending_size_ = size;
       pending_ = true;
-      return std::span<std::byte>(
-          data_ + (pending_position_ & (capacity_ - 1)) + L::record_header, size);
+      return std::span<std::byte>(data_ + (pending_position_ & (capacity_ - 1)) + L::record_header,
+                                  size);
     }
     if (until.expired()) {
       busy.store(0, std::memory_order_relaxed);
@@ -726,49 +787,63 @@ result<std::span<std::byte>> ring::reserve_multi(std::size_t size, deadline unti
   }
 }
 
+// Single producer: publishes the record reserved at pending_position_ with `payload` bytes.
+inline void ring::commit_single(std::uint64_t payload) noexcept {
+  const std::uint64_t start = pending_position_;
+  const std::uint64_t end = start + L::record_size(payload);
+  const std::uint64_t word =
+      L::make_word(L::kind::data, payload, L::lap_stamp(start, capacity_log2_));
+  const std::uint32_t sleeps = header_->may_sleep.load(std::memory_order_relaxed);
+  const bool fenced = (sleeps & L::consumer_sleeps_fenced) != 0 ||
+                      ((sleeps & L::consumer_sleeps_membarrier) != 0 && !membarrier_);
+  const bool look = fenced || (sleeps & L::consumer_sleeps_membarrier) != 0;
+  pending_ = false;
+  // The consumer polls the word at `end` next: it must read "nothing yet" until the next record
+  // is published there, so the stale bytes of an earlier lap are cleared first (free space:
+  // reserve counted these 8 bytes).
+  word_at(data_, end & (capacity_ - 1)).store(0, std::memory_order_relaxed);
+  if (start == position_) [[likely]] {
+    publish_store(word_at(data_, start & (capacity_ - 1)), word, fenced);
+  } else {
+    // Wrapped: the record at offset 0 first, then the skip record that leads the consumer to it.
+    word_at(data_, start & (capacity_ - 1)).store(word, std::memory_order_relaxed);
+    publish_store(word_at(data_, position_ & (capacity_ - 1)),
+                  L::make_word(L::kind::skip, start - position_ - L::record_header,
+                               L::lap_stamp(position_, capacity_log2_)),
+                  fenced);
+  }
+  // head follows the record (for attach, takeover and the consumer's slow-path checks; nobody
+  // reads it on a fast path).
+  header_->head.store(end, std::memory_order_release);
+  position_ = end;
+  if (look && flag_raised(header_->consumer_waiting, fenced)) wake_consumer();
+}
+
 result<void> ring::commit(std::uint64_t payload) {
+  if (!multi_) {
+    commit_single(payload);
+    return {};
+  }
   const std::uint64_t start = pending_position_;
   const std::uint64_t length = L::record_size(payload);
   const std::uint64_t word =
       L::make_word(L::kind::data, payload, L::lap_stamp(start, capacity_log2_));
-  const bool consumer_sleeps =
-      (header_->may_sleep.load(std::memory_order_relaxed) & L::consumer_may_sleep) != 0;
+  const std::uint32_t sleeps = header_->may_sleep.load(std::memory_order_relaxed);
+  const bool fenced = (sleeps & L::consumer_sleeps_fenced) != 0 ||
+                      ((sleeps & L::consumer_sleeps_membarrier) != 0 && !membarrier_);
+  const bool look = fenced || (sleeps & L::consumer_sleeps_membarrier) != 0;
   pending_ = false;
-  if (!multi_) {
-    const std::uint64_t end = start + length;
-    // The consumer polls the word at `end` next: it must read "nothing yet" until the next record
-    // is published there, so the stale bytes of an earlier lap are cleared first (free space:
-    // reserve counted these 8 bytes).
-    word_at(data_, end & (capacity_ - 1)).store(0, std::memory_order_relaxed);
-    if (start == position_) {
-      publish_store(word_at(data_, start & (capacity_ - 1)), word, consumer_sleeps);
-    } else {
-      // Wrapped: the record at offset 0 first, then the skip record that leads the consumer to it.
-      word_at(data_, start & (capacity_ - 1)).store(word, std::memory_order_relaxed);
-      publish_store(word_at(data_, position_ & (capacity_ - 1)),
-                    L::make_word(L::kind::skip, start - position_ - L::record_header,
-                                 L::lap_stamp(position_, capacity_log2_)),
-                    consumer_sleeps);
-    }
-    // head follows the record (for attach, takeover and the consumer's slow-path checks; nobody
-    // reads it on a fast path).
-    header_->head.store(end, std::memory_order_release);
-    position_ = end;
-    if (!consumer_sleeps) return {};
-  } else {
-    if (length < pending_length_) {
-      // publish(used) shrank the record: the rest of the reservation becomes a skip record, stored
-      // before the data word so the consumer never reaches it uncommitted.
-      word_at(data_, (start + length) & (capacity_ - 1))
-          .store(L::make_word(L::kind::skip, pending_length_ - length - L::record_header,
-                              L::lap_stamp(start + length, capacity_log2_)),
-                 std::memory_order_release);
-    }
-    publish_store(word_at(data_, start & (capacity_ - 1)), word, consumer_sleeps);
-    header_->producers[slot_].busy.store(0, std::memory_order_release);
-    if (!consumer_sleeps) return {};
+  if (length < pending_length_) {
+    // publish(used) shrank the record: the rest of the reservation becomes a skip record, stored
+    // before the data word so the consumer never reaches it uncommitted.
+    word_at(data_, (start + length) & (capacity_ - 1))
+        .store(L::make_word(L::kind::skip, pending_length_ - length - L::record_header,
+                            L::lap_stamp(start + length, capacity_log2_)),
+               std::memory_order_release);
   }
-  if (header_->consumer_waiting.load(std::memory_order_seq_cst) != 0) wake_consumer();
+  publish_store(word_at(data_, start & (capacity_ - 1)), word, fenced);
+  header_->producers[slot_].busy.store(0, std::memory_order_release);
+  if (look && flag_raised(header_->consumer_waiting, fenced)) wake_consumer();
   return {};
 }
 
@@ -778,9 +853,9 @@ result<std::span<std::byte>> ring::borrow(std::size_t size, deadline until) {
     return invalid(op, name_, "only an attached producer borrows");
   if (pending_) return invalid(op, name_, "publish() the borrowed record before borrowing again");
   if (size > max_message_)
-    return fail(errc::message_too_large, op, name_,
-                std::to_string(size) + " bytes, the ring's max_message is " +
-                    std::to_string(max_message_));
+    return fail(
+        errc::message_too_large, op, name_,
+        std::to_string(size) + " bytes, the ring's max_message is " + std::to_string(max_message_));
   return reserve(size, until, op);
 }
 
@@ -794,13 +869,32 @@ result<void> ring::publish(std::size_t used) {
   if (!pending_ || role_ != ring_role::producer)
     return invalid("ring::publish", name_, "nothing is borrowed");
   if (used > pending_size_)
-    return invalid("ring::publish", name_,
-                   std::to_string(used) + " bytes used of " + std::to_string(pending_size_) +
-                       " borrowed");
+    return invalid(
+        "ring::publish", name_,
+        std::to_string(used) + " bytes used of " + std::to_string(pending_size_) + " borrowed");
   return commit(used);
 }
 
 result<void> ring::send(std::span<const std::byte> message, deadline until) {
+  // The fast path: a single producer with room by its cached tail and no wrap-around to make.
+  if (!multi_ && !pending_ && role_ == ring_role::producer && header_ != nullptr &&
+      message.size() <= max_message_) [[likely]] {
+    const std::uint64_t length = L::record_size(message.size());
+    const std::uint64_t offset = position_ & (capacity_ - 1);
+    const std::uint64_t tail = header_->cached_tail.load(std::memory_order_relaxed);
+    if (length <= capacity_ - offset && L::indices_valid(tail, position_, capacity_) &&
+        length + L::record_header <= capacity_ - (position_ - tail)) [[likely]] {
+      if (!message.empty())
+        std::memcpy(data_ + offset + L::record_header, message.data(), message.size());
+      pending_position_ = position_;
+      commit_single(message.size());
+      return {};
+    }
+  }
+  return send_slow(message, until);
+}
+
+result<void> ring::send_slow(std::span<const std::byte> message, deadline until) {
   const char* op = "ring::send";
   if (header_ == nullptr || role_ != ring_role::producer) [[unlikely]]
     return invalid(op, name_, "only an attached producer sends");
@@ -824,7 +918,7 @@ result<bool> ring::try_send(std::span<const std::byte> message) {
   return std::unexpected(sent.error());
 }
 
-// --- consuming ------------------------------------------------------------------------------------
+// --- consuming -----------------------------------------------------------------------------------
 
 // Whether a record (data or skip) is ready at position_: its word is no longer 0. The load is
 // seq_cst: it is the consumer side of the sleep handshake.
@@ -863,12 +957,13 @@ void ring::consume() {
   if (multi_) std::memset(data_ + (position_ & (capacity_ - 1)), 0, pending_length_);
   position_ += pending_length_;
   pending_ = false;
-  if ((header_->may_sleep.load(std::memory_order_relaxed) & L::producer_may_sleep) == 0) {
-    header_->tail.store(position_, std::memory_order_release);
-    return;
-  }
-  header_->tail.store(position_, std::memory_order_seq_cst);
-  if (header_->producers_waiting.load(std::memory_order_seq_cst) != 0) wake_producers();
+  const std::uint32_t sleeps = header_->may_sleep.load(std::memory_order_relaxed);
+  const bool fenced = (sleeps & L::producer_sleeps_fenced) != 0 ||
+                      ((sleeps & L::producer_sleeps_membarrier) != 0 && !membarrier_);
+  publish_store(header_->tail, position_, fenced);
+  if ((fenced || (sleeps & L::producer_sleeps_membarrier) != 0) &&
+      flag_raised(header_->producers_waiting, fenced))
+    wake_producers();
 }
 
 // The next data record, in place, consuming skip records on the way; nothing when none is ready.
@@ -878,8 +973,9 @@ result<std::optional<std::span<const std::byte>>> ring::next_record(const char* 
   if (pending_)
     return std::optional<span_t>(
         span_t(data_ + (pending_position_ & (capacity_ - 1)) + L::record_header, pending_size_));
-  // Each pass consumes a skip record of at least 8 bytes and head is at most capacity ahead, so
-  // the loop ends even on a data area full of forged skip records.
+  // Each pass consumes a skip record of at least 8 bytes, and a word is valid only at positions of
+  // its own lap: a data area full of forged skip records ends the loop within one lap, at a zero
+  // word or at a stamp that does not match.
   for (;;) {
     const std::uint64_t offset = position_ & (capacity_ - 1);
     // acquire: pairs with the producer's release (or seq_cst) store of the word, after which the
@@ -929,15 +1025,37 @@ result<std::optional<std::size_t>> ring::copy_out(std::span<std::byte> buffer,
   if (in.size() > buffer.size()) {
     pending_ = false;  // not consumed: the next call finds it again
     return fail(errc::message_too_large, operation, name_,
-                "the next message has " + std::to_string(in.size()) +
-                    " bytes, the buffer holds " + std::to_string(buffer.size()));
+                "the next message has " + std::to_string(in.size()) + " bytes, the buffer holds " +
+                    std::to_string(buffer.size()));
   }
   if (!in.empty()) std::memcpy(buffer.data(), in.data(), in.size());
   consume();
   return std::optional<std::size_t>(in.size());
 }
 
+// The fast path of recv: a single-producer data record that fits the buffer is waiting. Anything
+// else (nothing yet, a skip record, a bad word, a small buffer, multi-producer) is left to
+// recv_slow, which reports it.
+inline std::optional<std::size_t> ring::recv_fast(std::span<std::byte> buffer) {
+  if (multi_ || pending_ || role_ != ring_role::consumer || header_ == nullptr) return {};
+  const std::uint64_t offset = position_ & (capacity_ - 1);
+  const std::uint64_t word = word_at(data_, offset).load(std::memory_order_acquire);
+  if (word == 0) return {};
+  auto view = L::decode(word, position_, capacity_, capacity_log2_, max_message_);
+  if (view.problem != nullptr || view.k != L::kind::data || view.size > buffer.size()) return {};
+  if (view.size != 0) std::memcpy(buffer.data(), data_ + offset + L::record_header, view.size);
+  pending_length_ = view.length;
+  consume();
+  return view.size;
+}
+
 result<std::size_t> ring::recv(std::span<std::byte> buffer, deadline until) {
+  if (auto got = recv_fast(buffer)) [[likely]]
+    return *got;
+  return recv_slow(buffer, until);
+}
+
+result<std::size_t> ring::recv_slow(std::span<std::byte> buffer, deadline until) {
   const char* op = "ring::recv";
   if (header_ == nullptr || role_ != ring_role::consumer) [[unlikely]]
     return invalid(op, name_, "only the attached consumer receives");
@@ -949,10 +1067,13 @@ result<std::size_t> ring::recv(std::span<std::byte> buffer, deadline until) {
     if (until.expired()) return fail(errc::timed_out, op, name_);
     if (auto ok = wait([&] { return data_ready(op); }, until, op); !ok)
       return std::unexpected(ok.error());
+    // Straight to the copy: on a round trip every recv comes through here.
+    if (auto fast = recv_fast(buffer)) return *fast;
   }
 }
 
 result<std::optional<std::size_t>> ring::try_recv(std::span<std::byte> buffer) {
+  if (auto fast = recv_fast(buffer)) return fast;
   const char* op = "ring::try_recv";
   if (header_ == nullptr || role_ != ring_role::consumer)
     return invalid(op, name_, "only the attached consumer receives");

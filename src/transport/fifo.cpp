@@ -1,4 +1,4 @@
-// fifo:/path: a named pipe carrying length-prefixed frames.
+// fifo:/path: a named pipe carrying messages as packets (O_DIRECT: see src/core/framing.cpp).
 //
 // create() makes the FIFO (mkfifo, options.permissions, fails with EEXIST); join() requires an
 // existing FIFO; open() does either. A FIFO carries one direction. The creator is taken to be the
@@ -33,7 +33,8 @@
 // (polling makes it a receiver). Until a writer has come, it polls neither readable nor hung up.
 //
 // Several writers may share one FIFO; the kernel keeps a write of at most PIPE_BUF bytes whole,
-// so their frames do not interleave only while messages are at most PIPE_BUF - 4 bytes.
+// so their messages do not interleave while they are at most PIPE_BUF bytes (PIPE_BUF - 1 for a
+// message starting with the escape byte 0xA5).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -143,7 +144,8 @@ class fifo_transport final : public transport {
     return frames_.send(
         {.blocking = write_.get(),
          .nonblocking = write_nonblocking_ ? write_nonblocking_.get() : write_.get(),
-         .socket = false},
+         .socket = false,
+         .packets = true},
         message, until);
   }
 
@@ -162,8 +164,11 @@ class fifo_transport final : public transport {
       data_seen_ = true;
     }
     return frames_.recv(
-        {.blocking = read_.get(), .nonblocking = read_nonblocking_.get(), .socket = false}, buffer,
-        until);
+        {.blocking = read_.get(),
+         .nonblocking = read_nonblocking_.get(),
+         .socket = false,
+         .packets = true},
+        buffer, until);
   }
 
   int wait_fd() const noexcept override {
@@ -210,16 +215,14 @@ class fifo_transport final : public transport {
       // Blocks in the kernel until a reader opens the FIFO.
       auto fd = open_fifo_path(where_.path, O_WRONLY);
       if (!fd) return std::unexpected(fd.error());
-      write_ = std::move(*fd);
-      return {};
+      return adopt_write_end(std::move(*fd));
     }
     for (;;) {
       auto fd = open_fifo_path(where_.path, O_WRONLY | O_NONBLOCK);
       if (fd) {
         auto cleared = set_nonblocking(fd->get(), false, where_.path);
         if (!cleared) return cleared;
-        write_ = std::move(*fd);
-        return {};
+        return adopt_write_end(std::move(*fd));
       }
       // ENXIO: nobody has the FIFO open for reading yet.
       if (fd.error() != std::errc::no_such_device_or_address) return std::unexpected(fd.error());
@@ -231,6 +234,15 @@ class fifo_transport final : public transport {
       timespec ts{.tv_sec = 0, .tv_nsec = static_cast<long>(ns)};
       (void)sys([&] { return ::nanosleep(&ts, nullptr); });
     }
+  }
+
+  // FIFO channels speak packet mode (framing.cpp): the writer's O_DIRECT makes each write a packet.
+  // open() refuses O_DIRECT on a FIFO, fcntl accepts it.
+  result<void> adopt_write_end(unique_fd fd) {
+    auto packets = set_flag(fd.get(), O_DIRECT, where_.path);
+    if (!packets) return packets;
+    write_ = std::move(fd);
+    return {};
   }
 
   result<void> write_twin() {

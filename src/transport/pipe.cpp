@@ -1,4 +1,5 @@
-// pipe: anonymous pipes carrying length-prefixed frames.
+// pipe: anonymous pipes carrying messages: as packets on the packet-mode pipes channel::pipe()
+// makes (O_DIRECT: see src/core/framing.cpp), as length-prefixed frames on plain ones.
 //
 // A channel end reads one pipe and writes another. channel::pipe() makes two connected ends (end A
 // reads pipe 1 and writes pipe 2, end B the reverse), as socketpair would; after fork each process
@@ -44,6 +45,7 @@ struct direction {
   unique_fd owned;        // holds fd when the channel closes it (not 0/1/2, not a shared fd)
   unique_fd nonblocking;  // private O_NONBLOCK twin, opened on the first call with a deadline
   std::optional<error> unusable;  // why fd cannot be used (a stdio descriptor that is no pipe)
+  bool packets = false;           // the pipe is in packet mode (O_DIRECT): see framing.cpp
 };
 
 const char* file_kind(mode_t mode) {
@@ -153,7 +155,8 @@ class pipe_transport final : public transport {
   static stream_end stream(const direction& d) noexcept {
     return {.blocking = d.fd,
             .nonblocking = d.nonblocking ? d.nonblocking.get() : d.fd,
-            .socket = false};
+            .socket = false,
+            .packets = d.packets};
   }
 
   address where_;
@@ -198,6 +201,11 @@ result<transport_ptr> open_pipe(const address& where, open_mode mode,
   if (in->unusable && out->unusable)
     return std::unexpected(error(in->unusable->code(), mode == open_mode::join ? "join" : "open",
                                  object, in->unusable->detail() + "; " + out->unusable->detail()));
+  // channel::pipe() makes both of an end's pipes in packet mode, and the kernel shows O_DIRECT
+  // only on a pipe's write end: so the end's write descriptor tells the protocol of both
+  // directions. An exec'd child joining "pipe:R,W" thus speaks packets; a shell's pipes are plain.
+  bool packets = out->fd >= 0 && (sys([&] { return ::fcntl(out->fd, F_GETFL); }) & O_DIRECT) != 0;
+  in->packets = out->packets = packets;
   return std::make_unique<pipe_transport>(where, *max, std::move(*in), std::move(*out));
 }
 
@@ -208,10 +216,13 @@ result<std::pair<transport_ptr, transport_ptr>> make_pipe_pair(const channel_opt
 
   int a_to_b[2] = {-1, -1};
   int b_to_a[2] = {-1, -1};
-  if (sys([&] { return ::pipe2(b_to_a, O_CLOEXEC); }) != 0) return fail_errno(errno, "pipe2");
+  // Packet mode lets most messages travel without a frame header (framing.cpp).
+  if (sys([&] { return ::pipe2(b_to_a, O_CLOEXEC | O_DIRECT); }) != 0)
+    return fail_errno(errno, "pipe2");
   unique_fd a_in(b_to_a[0]);
   unique_fd b_out(b_to_a[1]);
-  if (sys([&] { return ::pipe2(a_to_b, O_CLOEXEC); }) != 0) return fail_errno(errno, "pipe2");
+  if (sys([&] { return ::pipe2(a_to_b, O_CLOEXEC | O_DIRECT); }) != 0)
+    return fail_errno(errno, "pipe2");
   unique_fd b_in(a_to_b[0]);
   unique_fd a_out(a_to_b[1]);
 
@@ -219,9 +230,11 @@ result<std::pair<transport_ptr, transport_ptr>> make_pipe_pair(const channel_opt
     direction in;
     in.fd = in_fd.get();
     in.owned = std::move(in_fd);
+    in.packets = true;
     direction out;
     out.fd = out_fd.get();
     out.owned = std::move(out_fd);
+    out.packets = true;
     address where;
     where.kind = mechanism::pipe;
     where.read_fd = in.fd;

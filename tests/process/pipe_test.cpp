@@ -8,17 +8,20 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/syscall.hpp"
 #include "ipcx/channel.hpp"
+#include "ipcx/unique_fd.hpp"
 #include "support/process.hpp"
 #include "support/scratch.hpp"
 
@@ -34,10 +37,35 @@ std::string as_string(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-std::vector<std::byte> frame_header(std::uint32_t size) {
-  std::vector<std::byte> header(4);
-  for (std::size_t i = 0; i < 4; ++i) header[i] = std::byte((size >> (8 * i)) & 0xff);
+// The header of a message on a plain pipe (a 32-bit length), or, for a packet-mode pipe as
+// channel::pipe() makes, the header of a long message (escape 0xA5, tag 0x01, 32-bit length).
+std::vector<std::byte> frame_header(std::uint32_t size, bool packets = true) {
+  std::vector<std::byte> header;
+  if (packets) header = {std::byte{0xA5}, std::byte{0x01}};
+  for (std::size_t i = 0; i < 4; ++i) header.push_back(std::byte((size >> (8 * i)) & 0xff));
   return header;
+}
+
+// A channel over two plain pipes (no packet mode), joined as an exec'd child would: the framed
+// protocol. `feed` is the write end of the pipe the channel reads.
+struct plain_pipe_channel {
+  ipcx::unique_fd feed;
+  ipcx::unique_fd drain;
+  std::optional<ipcx::channel> channel;
+};
+plain_pipe_channel make_plain_pipe_channel(const ipcx::channel_options& options = {}) {
+  int in[2];
+  int out[2];
+  EXPECT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  plain_pipe_channel p;
+  p.feed.reset(in[1]);
+  p.drain.reset(out[0]);
+  auto ch = ipcx::channel::join("pipe:" + std::to_string(in[0]) + "," + std::to_string(out[1]),
+                                options);
+  EXPECT_TRUE(ch) << ch.error().message();
+  if (ch) p.channel.emplace(std::move(*ch));
+  return p;
 }
 
 // Drops the parent's copy of the end a child now owns, so the child's exit is our end of stream.
@@ -89,9 +117,10 @@ IPCX_HELPER(pipe_exit_at_once) {
 // Writes a header claiming 100 bytes and only 10 of them, then waits to be killed.
 IPCX_HELPER(pipe_half_frame) {
   int fd = std::stoi(args.at(0));
-  auto header = frame_header(100);
+  auto header = frame_header(100, args.at(1) == "packets");
   char body[10] = {};
-  if (::write(fd, header.data(), header.size()) != 4 || ::write(fd, body, sizeof body) != 10)
+  if (::write(fd, header.data(), header.size()) != static_cast<ssize_t>(header.size()) ||
+      ::write(fd, body, sizeof body) != 10)
     return 2;
   ipcx::test::ready();
   ::pause();
@@ -218,8 +247,8 @@ TEST_F(PipeChannel, WriterKilledInTheMiddleOfAMessageIsEndOfStreamNotAHang) {
   auto pair = ipcx::channel::pipe();
   ASSERT_TRUE(pair);
   auto& [mine, theirs] = *pair;
-  auto child = child_process::helper("pipe_half_frame", {std::to_string(theirs.address().write_fd)},
-                                     inheriting(theirs));
+  auto child = child_process::helper(
+      "pipe_half_frame", {std::to_string(theirs.address().write_fd), "packets"}, inheriting(theirs));
   close_our_copy(theirs);
   ASSERT_TRUE(child.wait_ready());
   child.kill(SIGKILL);
@@ -245,11 +274,73 @@ TEST_F(PipeChannel, FrameClaimingMoreThanMaxMessageIsBadFrame) {
   auto& [mine, theirs] = *pair;
   EXPECT_EQ(mine.info().max_message, 1024u);
   auto header = frame_header(1025);
-  ASSERT_EQ(::write(theirs.address().write_fd, header.data(), header.size()), 4);
+  ASSERT_EQ(::write(theirs.address().write_fd, header.data(), header.size()), 6);
   std::vector<std::byte> buffer(4096);
   auto n = mine.recv(buffer, kWait);
   ASSERT_FALSE(n);
   EXPECT_EQ(n.error(), ipcx::errc::bad_frame) << n.error().message();
+}
+
+TEST_F(PipeChannel, OnAPlainPipeAFrameClaimingMoreThanMaxMessageIsBadFrame) {
+  auto plain = make_plain_pipe_channel({.max_message = 1024});
+  ASSERT_TRUE(plain.channel);
+  auto header = frame_header(1025, false);
+  ASSERT_EQ(::write(plain.feed.get(), header.data(), header.size()), 4);
+  std::vector<std::byte> buffer(4096);
+  auto n = plain.channel->recv(buffer, kWait);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), ipcx::errc::bad_frame) << n.error().message();
+}
+
+TEST_F(PipeChannel, OnAPlainPipeAHalfFrameAtEndOfStreamIsReportedNotReturned) {
+  auto plain = make_plain_pipe_channel();
+  ASSERT_TRUE(plain.channel);
+  auto header = frame_header(100, false);
+  ASSERT_EQ(::write(plain.feed.get(), header.data(), header.size()), 4);
+  ASSERT_EQ(::write(plain.feed.get(), "0123456789", 10), 10);
+  plain.feed.reset();
+  std::array<std::byte, 256> buffer;
+  auto n = plain.channel->recv(buffer, kWait);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error(), ipcx::errc::end_of_stream) << n.error().message();
+  EXPECT_NE(n.error().detail().find("middle of a message"), std::string::npos)
+      << n.error().message();
+}
+
+TEST_F(PipeChannel, PacketModeCarriesEveryKindOfMessageWhole) {
+  // Verbatim, stuffed (starting with the escape byte 0xA5), long (over PIPE_BUF), and empty.
+  auto pair = ipcx::channel::pipe();
+  ASSERT_TRUE(pair);
+  auto& [a, b] = *pair;
+  std::vector<std::vector<std::byte>> messages;
+  messages.emplace_back(64, std::byte{1});
+  messages.emplace_back(4096, std::byte{2});
+  messages.emplace_back(1, std::byte{0xA5});
+  messages.emplace_back(100, std::byte{0xA5});
+  messages.emplace_back(4096, std::byte{0xA5});
+  messages.emplace_back(40000, std::byte{3});  // fits the pipe: this test is one process
+  messages.emplace_back();
+  messages.emplace_back(4095, std::byte{0xA5});
+  std::vector<std::byte> buffer(80000);
+  for (auto& m : messages) {
+    ASSERT_TRUE(a.send(m, kWait));
+    auto n = b.recv(buffer, kWait);
+    ASSERT_TRUE(n) << n.error().message();
+    ASSERT_EQ(*n, m.size());
+    EXPECT_TRUE(std::equal(m.begin(), m.end(), buffer.begin()));
+    // The same through a buffer too small, then large enough: kept, then returned.
+    ASSERT_TRUE(a.send(m, kWait));
+    if (!m.empty()) {
+      std::vector<std::byte> small(m.size() - 1);
+      auto refused = b.recv(small, kWait);
+      ASSERT_FALSE(refused);
+      EXPECT_EQ(refused.error(), ipcx::errc::message_too_large);
+    }
+    n = b.recv(buffer, kWait);
+    ASSERT_TRUE(n) << n.error().message();
+    ASSERT_EQ(*n, m.size());
+    EXPECT_TRUE(std::equal(m.begin(), m.end(), buffer.begin()));
+  }
 }
 
 TEST_F(PipeChannel, JoinDescriptorsThatAreNotOpenFailsNamingTheDescriptor) {
@@ -435,9 +526,9 @@ TEST_F(PipeChannel, StdioDirectionThatIsNoPipeFailsOnlyWhenUsed) {
   ::close(from_child[1]);
   EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
 
-  // The frame on the wire: a 4-byte little-endian length, then the bytes.
+  // The frame on the wire of a plain pipe: a 4-byte little-endian length, then the bytes.
   std::string expected = "via stdout";
-  auto header = frame_header(static_cast<std::uint32_t>(expected.size()));
+  auto header = frame_header(static_cast<std::uint32_t>(expected.size()), false);
   std::vector<std::byte> wire(64);
   ssize_t got = ::read(from_child[0], wire.data(), wire.size());
   ::close(from_child[0]);

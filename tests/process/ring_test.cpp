@@ -5,14 +5,14 @@
 // message runs in ring_stress_test.cpp.
 #include "ipcx/ring.hpp"
 
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -39,7 +39,7 @@ using ipcx::ring_role;
 using ipcx::test::child_process;
 using steady = std::chrono::steady_clock;
 
-// --- a memfd mapping both processes share ------------------------------------------------------
+// --- a memfd mapping both processes share --------------------------------------------------------
 
 class shared_region {
  public:
@@ -85,7 +85,7 @@ int report(const char* what, const ipcx::error& e) {
   return 1;
 }
 
-// --- checksummed messages of random sizes ------------------------------------------------------
+// --- checksummed messages of random sizes --------------------------------------------------------
 // [producer u32][crc32c u32][sequence u64][body]: the size and the body follow from (producer,
 // sequence), so the consumer checks the size, the checksum and the order of each producer.
 
@@ -256,12 +256,18 @@ IPCX_HELPER(ring_scribble) {
   L::header& h = region.header();
   std::uint64_t value = std::stoull(args[2]);
   const std::string& field = args[1];
-  if (field == "magic") h.magic.store(value);
-  else if (field == "version") h.version = static_cast<std::uint32_t>(value);
-  else if (field == "capacity") h.capacity = value;
-  else if (field == "head") h.head.store(value);
-  else if (field == "tail") h.tail.store(value);
-  else return 2;
+  if (field == "magic")
+    h.magic.store(value);
+  else if (field == "version")
+    h.version = static_cast<std::uint32_t>(value);
+  else if (field == "capacity")
+    h.capacity = value;
+  else if (field == "head")
+    h.head.store(value);
+  else if (field == "tail")
+    h.tail.store(value);
+  else
+    return 2;
   return 0;
 }
 
@@ -301,6 +307,32 @@ IPCX_HELPER(ring_blocking_receiver) {
   if (!problem.empty()) {
     std::fprintf(stderr, "%s\n", problem.c_str());
     return 1;
+  }
+  return 0;
+}
+
+// args: fd, count, spin. Receives `count` messages that each carry their send time (steady clock,
+// shared by all processes) and fails if one took longer than 50 ms to wake it: a lost wake-up
+// would show as the 100 ms peer-check period.
+IPCX_HELPER(ring_timed_receiver) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto rx = ring::attach(region.bytes(), ring_role::consumer,
+                         {.spin = static_cast<std::uint32_t>(std::stoul(args[2]))});
+  if (!rx) return report("attach", rx.error());
+  ipcx::test::ready();
+  std::vector<std::byte> buffer(rx->max_message());
+  for (int i = 0, n = std::stoi(args[1]); i < n; ++i) {
+    auto got = rx->recv(buffer, 5s);
+    if (!got) return report("recv", got.error());
+    steady::rep sent = 0;
+    std::memcpy(&sent, buffer.data(), sizeof sent);
+    auto late = steady::now() - steady::time_point(steady::duration(sent));
+    if (late > 50ms) {
+      std::fprintf(stderr, "message %d woke the receiver after %lld us\n", i,
+                   static_cast<long long>(
+                       std::chrono::duration_cast<std::chrono::microseconds>(late).count()));
+      return 1;
+    }
   }
   return 0;
 }
@@ -354,12 +386,12 @@ class Ring : public ipcx::test::ipc_test {
   std::optional<shared_region> region_;
 };
 
-// --- data integrity ---------------------------------------------------------------------------
+// --- data integrity ------------------------------------------------------------------------------
 
 TEST_F(Ring, CarriesRandomSizedMessagesWithChecksumsBetweenTwoProcesses) {
   auto rx = make(ring_role::consumer, 1 << 14, 2000);
-  auto child = child_process::helper("ring_producer", {fd_arg(), "0", "20000", "256"},
-                                     pass_region());
+  auto child =
+      child_process::helper("ring_producer", {fd_arg(), "0", "20000", "256"}, pass_region());
   ASSERT_TRUE(child.wait_ready());
   auto problem = consume(rx, 1, 20000);
   EXPECT_EQ(problem, "");
@@ -390,7 +422,7 @@ TEST_F(Ring, KeepsEachOfThreeProducerProcessesInOrder) {
   EXPECT_FALSE(*rest) << "a message more than was sent";
 }
 
-// --- peer death ---------------------------------------------------------------------------------
+// --- peer death ----------------------------------------------------------------------------------
 
 TEST_F(Ring, ConsumerGetsPeerDeadWithinOneSecondOfItsProducerBeingKilled) {
   auto rx = make(ring_role::consumer, 1 << 12, 1000);
@@ -464,7 +496,7 @@ TEST_F(Ring, SecondConsumerIsRefusedWhileTheFirstLivesAndTakesOverAfterItDies) {
   ASSERT_TRUE(rx) << rx.error().message();
 }
 
-// --- a scribbling peer --------------------------------------------------------------------------
+// --- a scribbling peer ---------------------------------------------------------------------------
 
 TEST_F(Ring, AttachToAHeaderScribbledByAPeerFailsWithCorruptSegment) {
   struct row {
@@ -472,14 +504,13 @@ TEST_F(Ring, AttachToAHeaderScribbledByAPeerFailsWithCorruptSegment) {
     const char* value;
     const char* detail;
   };
-  for (auto [field, value, detail] : {row{"magic", "42", "magic 0x2a"},
-                                      row{"version", "7", "version 7"},
-                                      row{"capacity", "1000", "power of two"},
-                                      row{"head", "1000000", "do not fit capacity"},
-                                      row{"tail", "99999992", "do not fit capacity"}}) {
+  for (auto [field, value, detail] :
+       {row{"magic", "42", "magic 0x2a"}, row{"version", "7", "version 7"},
+        row{"capacity", "1000", "power of two"}, row{"head", "1000000", "do not fit capacity"},
+        row{"tail", "99999992", "do not fit capacity"}}) {
     { auto formatted = make(ring_role::producer, 1 << 12, 1000); }
-    auto child = child_process::helper("ring_scribble", {fd_arg(), field, value, "0"},
-                                       pass_region());
+    auto child =
+        child_process::helper("ring_scribble", {fd_arg(), field, value, "0"}, pass_region());
     EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
     auto rx = ring::attach(region_->bytes(), ring_role::consumer);
     ASSERT_FALSE(rx) << field;
@@ -501,15 +532,14 @@ TEST_F(Ring, HeaderScribbledWhileASideWaitsGivesCorruptSegmentPromptly) {
         row{ring_role::producer, "version", "2"}}) {
     auto side = make(role, 1 << 12, 1000);
     std::vector<std::byte> buffer(1000);
-    auto other = ring::attach(region_->bytes(), role == ring_role::consumer
-                                                    ? ring_role::producer
-                                                    : ring_role::consumer);
+    auto other = ring::attach(
+        region_->bytes(), role == ring_role::consumer ? ring_role::producer : ring_role::consumer);
     ASSERT_TRUE(other);
     if (role == ring_role::producer)  // fill it, so the producer waits
       while (*side.try_send(std::span(buffer.data(), 1000))) {
       }
-    auto child = child_process::helper("ring_scribble", {fd_arg(), field, value, "50"},
-                                       pass_region());
+    auto child =
+        child_process::helper("ring_scribble", {fd_arg(), field, value, "50"}, pass_region());
     ASSERT_TRUE(child.wait_ready());
     auto t0 = steady::now();
     ipcx::error failed(errc::no_peer, "the call succeeded");
@@ -524,7 +554,7 @@ TEST_F(Ring, HeaderScribbledWhileASideWaitsGivesCorruptSegmentPromptly) {
   }
 }
 
-// --- zero-copy ------------------------------------------------------------------------------
+// --- zero-copy -----------------------------------------------------------------------------------
 
 TEST_F(Ring, ZeroCopyRecordsWrittenInPlaceAreReadInPlaceByTheOtherProcess) {
   auto rx = make(ring_role::consumer, 1 << 13, 1000);
@@ -543,7 +573,7 @@ TEST_F(Ring, ZeroCopyRecordsWrittenInPlaceAreReadInPlaceByTheOtherProcess) {
   EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
 }
 
-// --- waiting -----------------------------------------------------------------------------------
+// --- waiting -------------------------------------------------------------------------------------
 
 // CPU time a thread has run, in ns (the first field of schedstat), or -1.
 long long cpu_ns(pid_t pid) {
@@ -587,12 +617,32 @@ TEST_F(Ring, ReceiverThatNeverSpinsIsWokenFromTheFutexForEachMessage) {
   EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
 }
 
+std::span<const std::byte> now_message(steady::rep& storage) {
+  storage = steady::now().time_since_epoch().count();
+  return std::as_bytes(std::span(&storage, 1));
+}
+
+TEST_F(Ring, AdaptiveReceiverAsleepInAnotherProcessIsWokenByEachMessage) {
+  // spin 16: asleep almost at once, through the membarrier handshake; spin 0: the fenced one.
+  for (const char* spin : {"16", "0"}) {
+    auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 16);
+    auto child = child_process::helper("ring_timed_receiver", {fd_arg(), "8", spin}, pass_region());
+    ASSERT_TRUE(child.wait_ready());
+    for (int i = 0; i < 8; ++i) {
+      ASSERT_TRUE(wait_until_blocked_in(child.pid(), SYS_futex, 2s)) << "message " << i;
+      steady::rep stamp;
+      ASSERT_TRUE(tx.send(now_message(stamp), 1s));
+    }
+    EXPECT_EQ(child.wait_exit(), 0) << "spin " << spin << ": " << child.stderr_text();
+  }
+}
+
 TEST_F(Ring, WaitFdPollsReadableWhenAMessageArrives) {
   auto rx = make(ring_role::consumer, 1 << 12, 1000, ring_producers::single, 256, true);
   ASSERT_GE(rx.wait_fd(), 0);
-  auto child = child_process::helper("ring_eventfd_producer",
-                                     {fd_arg(), std::to_string(rx.event_fd())},
-                                     inheriting({region_->fd(), rx.event_fd()}));
+  auto child =
+      child_process::helper("ring_eventfd_producer", {fd_arg(), std::to_string(rx.event_fd())},
+                            inheriting({region_->fd(), rx.event_fd()}));
   std::vector<std::byte> buffer(1000);
   auto none = rx.try_recv(buffer);  // arms wait_fd()
   ASSERT_TRUE(none);
@@ -627,7 +677,7 @@ TEST_P(RingThreads, KeepOrderPerProducerWhileSidesSpinSleepAndWake) {
                                           .producers = param.producers,
                                           .spin = param.spin});
   ASSERT_TRUE(rx) << rx.error().message();
-  std::vector<std::thread> threads;
+  std::vector<std::jthread> threads;
   std::atomic<int> failures{0};
   for (int id = 0; id < param.threads; ++id) {
     auto tx = ring::attach(region.bytes(), ring_role::producer);
@@ -642,9 +692,76 @@ TEST_P(RingThreads, KeepOrderPerProducerWhileSidesSpinSleepAndWake) {
   EXPECT_EQ(consume(*rx, static_cast<std::size_t>(param.threads),
                     per_producer * static_cast<std::uint64_t>(param.threads)),
             "");
-  for (auto& t : threads) t.join();
+  threads.clear();  // joins
   EXPECT_EQ(failures.load(), 0);
 }
+
+// Each side falls asleep (spin 16: membarrier handshake; spin 0: fenced) and must be woken by the
+// other's next publish or release well within the 100 ms a lost wake-up would cost.
+class RingWake : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(RingWake, SleepingConsumerIsWokenPromptlyByEachPublish) {
+  auto region = shared_region::create(ring::region_size(1 << 12));
+  auto rx = ring::create(region.bytes(),
+                         {.capacity_bytes = 1 << 12, .max_message = 200, .spin = GetParam()});
+  auto tx = ring::attach(region.bytes(), ring_role::producer, {.spin = GetParam()});
+  ASSERT_TRUE(rx && tx);
+  std::jthread producer([&] {
+    for (int i = 0; i < 30; ++i) {
+      std::this_thread::sleep_for(3ms);
+      steady::rep stamp;
+      if (!tx->send(now_message(stamp), 2s)) return;
+    }
+  });
+  std::vector<std::byte> buffer(200);
+  auto worst = steady::duration::zero();
+  for (int i = 0; i < 30; ++i) {
+    auto got = rx->recv(buffer, 2s);
+    ASSERT_TRUE(got) << got.error().message();
+    steady::rep sent = 0;
+    std::memcpy(&sent, buffer.data(), sizeof sent);
+    worst = std::max(worst, steady::now() - steady::time_point(steady::duration(sent)));
+  }
+  EXPECT_LT(worst, 50ms);
+}
+
+TEST_P(RingWake, ProducerAsleepOnAFullRingIsWokenPromptlyByEachRelease) {
+  auto region = shared_region::create(ring::region_size(1024));
+  auto rx = ring::create(region.bytes(),
+                         {.capacity_bytes = 1024, .max_message = 200, .spin = GetParam()});
+  auto tx = ring::attach(region.bytes(), ring_role::producer, {.spin = GetParam()});
+  ASSERT_TRUE(rx && tx);
+  std::vector<std::byte> message(200);
+  while (*tx->try_send(message)) {
+  }
+  std::atomic<steady::rep> released{0};
+  std::atomic<bool> stop{false};
+  std::jthread consumer([&] {
+    std::vector<std::byte> buffer(200);
+    while (!stop.load()) {
+      std::this_thread::sleep_for(3ms);
+      released.store(steady::now().time_since_epoch().count());
+      (void)rx->recv(buffer, 200ms);
+    }
+  });
+  auto worst = steady::duration::zero();
+  for (int i = 0; i < 30; ++i) {
+    // Each send waits for the consumer's next release or two (the ring stays full).
+    auto sent = tx->send(message, 2s);
+    if (!sent) stop.store(true);
+    ASSERT_TRUE(sent) << sent.error().message();
+    auto at = steady::time_point(steady::duration(released.load()));
+    worst = std::max(worst, steady::now() - at);
+  }
+  stop.store(true);
+  EXPECT_LT(worst, 50ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sleepers, RingWake, ::testing::Values(16u, 0u),
+                         [](const auto& param_info) {
+                           return param_info.param == 0 ? std::string("Fenced")
+                                                        : std::string("Membarrier");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(
     Modes, RingThreads,

@@ -1,11 +1,8 @@
 // The ring's layout and record encoding, and its behaviour within one process: validation of the
 // header, records across wrap-around, zero-copy, sizes and misuse. Two-process behaviour (peer
 // death, scribbling peers, sleeping) is in tests/process/ring_test.cpp.
-#include "ring/layout.hpp"
-
-#include <sys/mman.h>
-
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <cstddef>
 #include <cstring>
@@ -13,6 +10,7 @@
 #include <vector>
 
 #include "ipcx/ring.hpp"
+#include "ring/layout.hpp"
 
 namespace {
 
@@ -59,7 +57,7 @@ std::string message(std::size_t i, std::size_t size) {
 
 bool is_corrupt(const ipcx::error& e) { return e == errc::corrupt_segment; }
 
-// --- layout -----------------------------------------------------------------------------------
+// --- layout --------------------------------------------------------------------------------------
 
 TEST(RingLayout, PutsEachSideOnItsOwnCacheLine) {
   EXPECT_EQ(L::header_size % L::cache_line, 0u);
@@ -126,7 +124,7 @@ TEST(RingLayout, GeometryNeedsAPowerOfTwoThatHoldsTwoLargestRecords) {
   EXPECT_FALSE(L::indices_valid(0, 12, 1024));
 }
 
-// --- create and attach ------------------------------------------------------------------------
+// --- create and attach ---------------------------------------------------------------------------
 
 TEST(Ring, CreateRejectsBadOptionsWithInvalidArgument) {
   region r(64 * 1024);
@@ -228,7 +226,7 @@ TEST(Ring, EventfdRingRefusesAnAttachWithoutTheDescriptor) {
   EXPECT_EQ(tx2->wait_fd(), -1);
 }
 
-// --- messages in one process --------------------------------------------------------------------
+// --- messages in one process ---------------------------------------------------------------------
 
 class RingPair : public ::testing::TestWithParam<ring_producers> {
  protected:
@@ -425,8 +423,7 @@ TEST_P(RingPair, ForgedSkipRecordsCannotLoopTheConsumer) {
   auto got = rx_->recv(buffer, 100ms);
   ASSERT_FALSE(got);
   // Single: it walks the 128 skips, reaches head and times out. Multi: the same, or a corrupt word.
-  EXPECT_TRUE(got.error() == errc::timed_out || is_corrupt(got.error()))
-      << got.error().message();
+  EXPECT_TRUE(got.error() == errc::timed_out || is_corrupt(got.error())) << got.error().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(Producers, RingPair,
@@ -437,9 +434,8 @@ INSTANTIATE_TEST_SUITE_P(Producers, RingPair,
 
 TEST(Ring, SeveralProducerHandlesInterleaveWithOrderKeptPerProducer) {
   region r(ring::region_size(4096));
-  auto rx = ring::create(r.bytes(), {.capacity_bytes = 4096,
-                                     .max_message = 256,
-                                     .producers = ring_producers::multi});
+  auto rx = ring::create(
+      r.bytes(), {.capacity_bytes = 4096, .max_message = 256, .producers = ring_producers::multi});
   ASSERT_TRUE(rx);
   std::vector<ring> producers;
   for (int i = 0; i < 3; ++i) {
@@ -481,7 +477,8 @@ TEST(Ring, SeveralProducerHandlesInterleaveWithOrderKeptPerProducer) {
   for (int p = 0; p < 3; ++p) EXPECT_EQ(next[p], sent[p]);
   // A 17th producer finds every slot taken.
   std::vector<ring> more;
-  for (int i = 3; i < 16; ++i) more.push_back(std::move(*ring::attach(r.bytes(), ring_role::producer)));
+  for (int i = 3; i < 16; ++i)
+    more.push_back(std::move(*ring::attach(r.bytes(), ring_role::producer)));
   auto extra = ring::attach(r.bytes(), ring_role::producer);
   ASSERT_FALSE(extra);
   EXPECT_EQ(extra.error(), std::errc::device_or_resource_busy);
@@ -489,9 +486,8 @@ TEST(Ring, SeveralProducerHandlesInterleaveWithOrderKeptPerProducer) {
 
 TEST(Ring, AbandonedMultiProducerBorrowIsPassedOverAsASkipRecord) {
   region r(ring::region_size(4096));
-  auto rx = ring::create(r.bytes(), {.capacity_bytes = 4096,
-                                     .max_message = 256,
-                                     .producers = ring_producers::multi});
+  auto rx = ring::create(
+      r.bytes(), {.capacity_bytes = 4096, .max_message = 256, .producers = ring_producers::multi});
   ASSERT_TRUE(rx);
   auto a = ring::attach(r.bytes(), ring_role::producer);
   auto b = ring::attach(r.bytes(), ring_role::producer);
@@ -506,6 +502,58 @@ TEST(Ring, AbandonedMultiProducerBorrowIsPassedOverAsASkipRecord) {
   auto n = rx->recv(buffer, 1s);
   ASSERT_TRUE(n) << n.error().message();
   EXPECT_EQ(text(std::span(buffer.data(), *n)), message(1, 20));
+}
+
+// A single producer stores head just after each record's word; one that died in between left
+// records past head. The next producer must step over them, not write over them.
+TEST(Ring, NewSingleProducerStepsOverRecordsPublishedPastHead) {
+  region r(ring::region_size(1024));
+  auto rx = ring::create(r.bytes(), {.capacity_bytes = 1024, .max_message = 200});
+  ASSERT_TRUE(rx);
+  std::vector<std::byte> buffer(200);
+  {
+    auto tx = ring::attach(r.bytes(), ring_role::producer);
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE(tx->send(bytes(message(0, 20)), 1s));
+    ASSERT_TRUE(tx->send(bytes(message(1, 30)), 1s));
+  }
+  r.header().head.store(L::record_size(20));  // as if it died before storing head after message 1
+  // The consumer even took both, so tail is past head.
+  ASSERT_TRUE(rx->recv(buffer, 1s));
+  ASSERT_TRUE(rx->recv(buffer, 1s));
+  auto tx = ring::attach(r.bytes(), ring_role::producer);
+  ASSERT_TRUE(tx) << tx.error().message();
+  ASSERT_TRUE(tx->send(bytes(message(2, 40)), 1s));
+  auto n = rx->recv(buffer, 1s);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(text(std::span(buffer.data(), *n)), message(2, 40));
+}
+
+TEST(Ring, NewSingleProducerStepsOverASkipRecordAndTheWrappedRecordPastHead) {
+  region r(ring::region_size(1024));
+  auto rx = ring::create(r.bytes(), {.capacity_bytes = 1024, .max_message = 200});
+  ASSERT_TRUE(rx);
+  std::vector<std::byte> buffer(200);
+  std::uint64_t before_wrap = 0;
+  {
+    auto tx = ring::attach(r.bytes(), ring_role::producer);
+    ASSERT_TRUE(tx);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(tx->send(bytes(message(i, 200)), 1s));  // to 832
+    ASSERT_TRUE(rx->recv(buffer, 1s));
+    ASSERT_TRUE(rx->recv(buffer, 1s));
+    before_wrap = r.header().head.load();
+    ASSERT_EQ(before_wrap, 832u);
+    ASSERT_TRUE(tx->send(bytes(message(4, 200)), 1s));  // a skip record, then the record at 0
+  }
+  r.header().head.store(before_wrap);
+  auto tx = ring::attach(r.bytes(), ring_role::producer);
+  ASSERT_TRUE(tx) << tx.error().message();
+  ASSERT_TRUE(tx->send(bytes(message(5, 10)), 1s));
+  for (int i : {2, 3, 4, 5}) {
+    auto n = rx->recv(buffer, 1s);
+    ASSERT_TRUE(n) << n.error().message();
+    EXPECT_EQ(text(std::span(buffer.data(), *n)), message(i, i == 5 ? 10 : 200)) << i;
+  }
 }
 
 TEST(Ring, WrongRoleCallsFailWithInvalidArgument) {
