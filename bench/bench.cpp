@@ -19,13 +19,16 @@ namespace {
 // Round trips per repetition. Cross-core round trips cost ~50 us on this VM (every wake-up of the
 // other vCPU goes through the hypervisor), same-core ones 5-15 us, so the same-core rows get more
 // samples for the same time. --quick fits every mechanism in well under 30 s.
+// Same-core rows decide the ipcx/raw verdict, so they get more, shorter repetitions: more pairs
+// for the paired ratio, each pair close in time.
 struct mode_defaults {
-  int reps;  // per implementation
+  int cross_core_reps;  // per implementation
   int cross_core_round_trips;
+  int same_core_reps;
   int same_core_round_trips;
 };
-constexpr mode_defaults quick_mode{7, 800, 3000};
-constexpr mode_defaults full_mode{10, 3000, 10000};
+constexpr mode_defaults quick_mode{7, 800, 15, 1500};
+constexpr mode_defaults full_mode{10, 3000, 31, 3000};
 // The file logs grow by every message (nothing truncates a log): bound what a full run writes.
 constexpr int file_round_trip_cap = 4000;
 
@@ -85,7 +88,7 @@ int run(const options& opts) {
         spec.same_core = same_core;
         spec.cpu_initiator = cpus[0];
         spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
-        spec.reps = opts.reps > 0 ? opts.reps : mode.reps;
+        spec.reps = opts.reps > 0 ? opts.reps : same_core ? mode.same_core_reps : mode.cross_core_reps;
         spec.round_trips = opts.round_trips > 0 ? opts.round_trips
                            : same_core           ? mode.same_core_round_trips
                                                  : mode.cross_core_round_trips;

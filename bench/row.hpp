@@ -37,7 +37,7 @@ struct row {
   std::optional<int> reps;                    // repetitions the medians are taken over
   std::optional<std::uint64_t> rep_p50_min_ns;  // spread of the per-repetition p50s
   std::optional<std::uint64_t> rep_p50_max_ns;
-  std::optional<double> ratio_p50;            // ipcx rows: ipcx p50 / raw p50 of the same run
+  std::optional<double> ratio_p50;  // ipcx rows: median of paired per-repetition ipcx/raw p50s
 
   // Throughput rows (a later issue).
   std::optional<double> msgs_per_s;

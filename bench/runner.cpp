@@ -313,6 +313,21 @@ bool drain(report_stream& s) {
 }
 
 // Applies one report line. `reported[i]` is set when implementation i failed by its own report.
+// The median over k of ipcx repetition k's p50 divided by raw repetition k's p50. Repetitions run
+// raw, ipcx, ipcx, raw, ...: repetition k of each ran side by side, under the same conditions,
+// so a pair's ratio cancels the machine's slow drifts that a ratio of two medians would keep.
+std::optional<double> paired_ratio(const std::vector<rep_stats>& raw,
+                                   const std::vector<rep_stats>& ipcx) {
+  std::vector<double> ratios;
+  for (std::size_t k = 0; k < std::min(raw.size(), ipcx.size()); ++k)
+    if (raw[k].p50 > 0)
+      ratios.push_back(static_cast<double>(ipcx[k].p50) / static_cast<double>(raw[k].p50));
+  if (ratios.empty()) return std::nullopt;
+  std::sort(ratios.begin(), ratios.end());
+  std::size_t mid = ratios.size() / 2;
+  return ratios.size() % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
+}
+
 void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2],
            bool reported[2]) {
   auto which = [&](std::string_view name) -> int {
@@ -542,10 +557,8 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
     if (r.status != row_status::ok && r.note.empty()) r.note = "set-up failed (no reason given)";
     if (r.status == row_status::ok) aggregate(reps[i], r);
   }
-  if (out.raw.status == row_status::ok && out.ipcx.status == row_status::ok &&
-      *out.raw.rtt_p50_ns > 0)
-    out.ipcx.ratio_p50 =
-        static_cast<double>(*out.ipcx.rtt_p50_ns) / static_cast<double>(*out.raw.rtt_p50_ns);
+  if (out.raw.status == row_status::ok && out.ipcx.status == row_status::ok)
+    out.ipcx.ratio_p50 = paired_ratio(reps[0], reps[1]);
   return out;
 }
 
