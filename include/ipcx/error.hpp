@@ -98,8 +98,10 @@ inline std::unexpected<error> fail(errc code, std::string operation,
   return std::unexpected(error(code, std::move(operation), std::move(object), std::move(detail)));
 }
 inline std::unexpected<error> fail_errno(int errno_value, std::string operation,
-                                         std::optional<std::string> object = {}) {
-  return std::unexpected(error::from_errno(errno_value, std::move(operation), std::move(object)));
+                                         std::optional<std::string> object = {},
+                                         std::string detail = {}) {
+  return std::unexpected(error(std::error_code(errno_value, std::generic_category()),
+                               std::move(operation), std::move(object), std::move(detail)));
 }
 
 }  // namespace ipcx

@@ -1,5 +1,7 @@
 #include "ipcx/address.hpp"
 
+#include "core/address_rules.hpp"
+
 #include <limits.h>
 #include <sys/un.h>
 
@@ -38,15 +40,19 @@ constexpr std::string_view kExpected =
     "mq:/name, sysv-mq:KEY, unix:/path|@name, unix-dgram:/path, unix-seqpacket:/path, "
     "tcp://HOST:PORT or udp://HOST:PORT";
 
-std::unexpected<error> malformed(std::string_view text, std::string detail) {
-  return fail(errc::bad_address, "parse_address", std::string(text), std::move(detail));
-}
-
 template <typename Int>
 bool parse_int(std::string_view s, Int& out, int base = 10) {
   if (s.empty()) return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
   return ec == std::errc() && end == s.data() + s.size();
+}
+
+}  // namespace
+
+namespace detail {
+
+std::unexpected<error> malformed(std::string_view text, std::string detail) {
+  return fail(errc::bad_address, "parse_address", std::string(text), std::move(detail));
 }
 
 bool has_dotdot_component(std::string_view path) {
@@ -60,53 +66,10 @@ bool has_dotdot_component(std::string_view path) {
   return false;
 }
 
-// A filesystem path: absolute, no NUL, no ".." component, within PATH_MAX (or `limit`).
-result<std::string> check_path(std::string_view text, std::string_view path, std::string_view form,
-                               std::size_t limit = PATH_MAX - 1) {
-  std::string expected = "expected " + std::string(form);
-  if (path.empty()) return malformed(text, expected + " (the path is empty)");
-  if (path.find('\0') != std::string_view::npos)
-    return malformed(text, expected + " (the path contains a NUL byte)");
-  if (path.front() != '/') return malformed(text, expected + " (the path must be absolute)");
-  if (has_dotdot_component(path)) return malformed(text, expected + " (\"..\" is not allowed)");
-  if (path.size() > limit)
-    return malformed(text, expected + " (longer than " + std::to_string(limit) + " bytes)");
-  return std::string(path);
-}
+}  // namespace detail
 
-// A POSIX IPC name: "/name", one leading slash and no other, at most NAME_MAX bytes.
-result<std::string> check_ipc_name(std::string_view text, std::string_view name,
-                                   std::string_view form) {
-  std::string expected = "expected " + std::string(form);
-  if (name.find('\0') != std::string_view::npos)
-    return malformed(text, expected + " (the name contains a NUL byte)");
-  if (name.size() < 2 || name.front() != '/')
-    return malformed(text, expected + " (a name starting with '/')");
-  if (name.find('/', 1) != std::string_view::npos)
-    return malformed(text, expected + " (no '/' after the first character)");
-  if (name == "/." || name == "/..") return malformed(text, expected + " (\".\" and \"..\")");
-  if (name.size() > NAME_MAX) return malformed(text, expected + " (longer than NAME_MAX)");
-  return std::string(name);
-}
-
-result<void> parse_sysv_key(std::string_view text, std::string_view rest, std::string_view form,
-                            address& out) {
-  if (!rest.empty() && rest.front() == '/') {
-    auto path = check_path(text, rest, form);
-    if (!path) return std::unexpected(path.error());
-    out.path = std::move(*path);
-    return {};
-  }
-  long key = 0;
-  bool ok = rest.starts_with("0x") || rest.starts_with("0X") ? parse_int(rest.substr(2), key, 16)
-                                                             : parse_int(rest, key);
-  // IPC_PRIVATE (0) cannot be joined by another process, so it is no address.
-  if (!ok || key <= 0 || key > 0x7fffffff)
-    return malformed(text, "expected " + std::string(form) +
-                               " (KEY a positive number, decimal or 0x-hex, or an absolute path)");
-  out.key = key;
-  return {};
-}
+namespace {
+using namespace detail;
 
 result<void> parse_host_port(std::string_view text, std::string_view rest, std::string_view form,
                              address& out) {
@@ -143,6 +106,57 @@ result<void> parse_host_port(std::string_view text, std::string_view rest, std::
 }
 
 }  // namespace
+
+namespace detail {
+
+result<std::string> check_path(std::string_view text, std::string_view path, std::string_view form,
+                               std::size_t limit) {
+  std::string expected = "expected " + std::string(form);
+  if (path.empty()) return malformed(text, expected + " (the path is empty)");
+  if (path.find('\0') != std::string_view::npos)
+    return malformed(text, expected + " (the path contains a NUL byte)");
+  if (path.front() != '/') return malformed(text, expected + " (the path must be absolute)");
+  if (has_dotdot_component(path)) return malformed(text, expected + " (\"..\" is not allowed)");
+  if (path.size() > limit)
+    return malformed(text, expected + " (longer than " + std::to_string(limit) + " bytes)");
+  return std::string(path);
+}
+
+result<std::string> check_ipc_name(std::string_view text, std::string_view name,
+                                   std::string_view form, std::size_t limit) {
+  std::string expected = "expected " + std::string(form);
+  if (name.find('\0') != std::string_view::npos)
+    return malformed(text, expected + " (the name contains a NUL byte)");
+  if (name.size() < 2 || name.front() != '/')
+    return malformed(text, expected + " (a name starting with '/')");
+  if (name.find('/', 1) != std::string_view::npos)
+    return malformed(text, expected + " (no '/' after the first character)");
+  if (name == "/." || name == "/..") return malformed(text, expected + " (\".\" and \"..\")");
+  if (name.size() > limit)
+    return malformed(text, expected + " (longer than " + std::to_string(limit) + " bytes)");
+  return std::string(name);
+}
+
+result<void> parse_sysv_key(std::string_view text, std::string_view rest, std::string_view form,
+                            address& out) {
+  if (!rest.empty() && rest.front() == '/') {
+    auto path = check_path(text, rest, form);
+    if (!path) return std::unexpected(path.error());
+    out.path = std::move(*path);
+    return {};
+  }
+  long key = 0;
+  bool ok = rest.starts_with("0x") || rest.starts_with("0X") ? parse_int(rest.substr(2), key, 16)
+                                                             : parse_int(rest, key);
+  // IPC_PRIVATE (0) cannot be joined by another process, so it is no address.
+  if (!ok || key <= 0 || key > 0x7fffffff)
+    return malformed(text, "expected " + std::string(form) +
+                               " (KEY a positive number, decimal or 0x-hex, or an absolute path)");
+  out.key = key;
+  return {};
+}
+
+}  // namespace detail
 
 std::string_view to_string(mechanism m) noexcept {
   for (const auto& s : schemes) {
@@ -198,7 +212,8 @@ result<address> address::parse(std::string_view text) {
       break;
     case mechanism::shm:
     case mechanism::mq: {
-      auto name = check_ipc_name(text, rest, out.kind == mechanism::mq ? "mq:/name" : "shm:/name");
+      auto name = detail::check_ipc_name(text, rest,
+                                         out.kind == mechanism::mq ? "mq:/name" : "shm:/name");
       if (!name) return std::unexpected(name.error());
       out.path = std::move(*name);
       break;

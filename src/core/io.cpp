@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <mutex>
 
 #include "core/syscall.hpp"
@@ -74,6 +75,19 @@ result<unique_fd> reopen(int fd, int flags, const std::string& object) {
     if (!packets) return std::unexpected(packets.error());
   }
   return out;
+}
+
+std::optional<long> read_proc_number(const char* path) {
+  unique_fd fd(sys([&] { return ::open(path, O_RDONLY | O_CLOEXEC); }));
+  if (!fd) return std::nullopt;
+  char text[32];
+  ssize_t n = sys([&] { return ::read(fd.get(), text, sizeof text - 1); });
+  if (n <= 0) return std::nullopt;
+  text[n] = '\0';
+  char* end = nullptr;
+  long value = std::strtol(text, &end, 10);
+  if (end == text) return std::nullopt;
+  return value;
 }
 
 }  // namespace ipcx::detail

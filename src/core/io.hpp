@@ -3,6 +3,7 @@
 
 #include <poll.h>
 
+#include <optional>
 #include <string>
 
 #include "ipcx/deadline.hpp"
@@ -28,5 +29,9 @@ void ignore_sigpipe_once();
 // A second open file description of the same pipe or FIFO (through /proc/self/fd), so one can
 // block in read/write and the other be O_NONBLOCK without an fcntl per call.
 result<unique_fd> reopen(int fd, int flags, const std::string& object);
+
+// A number from a /proc or /sys file (a host limit such as /proc/sys/kernel/msgmax), or nothing
+// when it cannot be read.
+std::optional<long> read_proc_number(const char* path);
 
 }  // namespace ipcx::detail

@@ -11,11 +11,11 @@
 #include <sys/sem.h>
 #include <time.h>
 
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <utility>
 
+#include "core/address_rules.hpp"
 #include "core/syscall.hpp"
 
 namespace ipcx {
@@ -40,75 +40,26 @@ struct sem_address {
   long key = 0;      // sysv: the numeric key otherwise
 };
 
-std::unexpected<error> malformed(std::string_view text, std::string detail) {
-  return fail(errc::bad_address, "parse_address", std::string(text), std::move(detail));
-}
-
-std::unexpected<error> fail_code(int errno_value, std::string operation, std::string object,
-                                 std::string detail) {
-  return std::unexpected(error(std::error_code(errno_value, std::generic_category()),
-                               std::move(operation), std::move(object), std::move(detail)));
-}
-
-bool has_dotdot_component(std::string_view path) {
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (path.substr(start, end - start) == "..") return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 result<sem_address> parse(std::string_view text) {
   sem_address out;
   if (text.starts_with("sem:")) {
-    std::string_view name = text.substr(4);
-    const std::string expected = "expected sem:/name";
-    if (name.find('\0') != std::string_view::npos)
-      return malformed(text, expected + " (the name contains a NUL byte)");
-    if (name.size() < 2 || name.front() != '/')
-      return malformed(text, expected + " (a name starting with '/')");
-    if (name.find('/', 1) != std::string_view::npos)
-      return malformed(text, expected + " (no '/' after the first character)");
-    if (name == "/." || name == "/..") return malformed(text, expected + " (\".\" and \"..\")");
     // glibc keeps the semaphore in /dev/shm/sem.NAME: the file name, prefix included, must fit
     // NAME_MAX.
-    if (name.size() - 1 + 4 > NAME_MAX)
-      return malformed(text, expected + " (longer than " + std::to_string(NAME_MAX - 4 + 1) +
-                                 " bytes with its '/')");
-    out.name = std::string(name);
+    auto name = detail::check_ipc_name(text, text.substr(4), "sem:/name", NAME_MAX - 4 + 1);
+    if (!name) return std::unexpected(name.error());
+    out.name = std::move(*name);
     return out;
   }
   if (text.starts_with("sysv-sem:")) {
-    std::string_view rest = text.substr(9);
-    const std::string expected = "expected sysv-sem:KEY";
+    address key;
+    auto parsed = detail::parse_sysv_key(text, text.substr(9), "sysv-sem:KEY", key);
+    if (!parsed) return std::unexpected(parsed.error());
     out.sysv = true;
-    if (!rest.empty() && rest.front() == '/') {
-      if (rest.find('\0') != std::string_view::npos)
-        return malformed(text, expected + " (the path contains a NUL byte)");
-      if (has_dotdot_component(rest)) return malformed(text, expected + " (\"..\" is not allowed)");
-      if (rest.size() > PATH_MAX - 1)
-        return malformed(text,
-                         expected + " (longer than " + std::to_string(PATH_MAX - 1) + " bytes)");
-      out.path = std::string(rest);
-      return out;
-    }
-    bool hex = rest.starts_with("0x") || rest.starts_with("0X");
-    std::string_view digits = hex ? rest.substr(2) : rest;
-    long key = 0;
-    auto [end, ec] =
-        std::from_chars(digits.data(), digits.data() + digits.size(), key, hex ? 16 : 10);
-    // IPC_PRIVATE (0) cannot be joined by another process, so it is no address.
-    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || key <= 0 ||
-        key > 0x7fffffff)
-      return malformed(
-          text, expected + " (KEY a positive number, decimal or 0x-hex, or an absolute path)");
-    out.key = key;
+    out.path = std::move(key.path);
+    out.key = key.key;
     return out;
   }
-  return malformed(text, "unknown scheme; expected sem:/name or sysv-sem:KEY");
+  return detail::malformed(text, "unknown scheme; expected sem:/name or sysv-sem:KEY");
 }
 
 result<key_t> key_of(const sem_address& where, const std::string& text) {
@@ -189,7 +140,7 @@ result<semaphore> semaphore::create(std::string_view address, unsigned initial,
   std::string text(address);
   if (!where->sysv) {
     if (initial > SEM_VALUE_MAX)
-      return fail_code(EINVAL, "sem_open", text,
+      return fail_errno(EINVAL, "sem_open", text,
                        "initial value " + std::to_string(initial) + " is above SEM_VALUE_MAX " +
                            std::to_string(SEM_VALUE_MAX));
     sem_t* s = sys([&] {
@@ -204,7 +155,7 @@ result<semaphore> semaphore::create(std::string_view address, unsigned initial,
     return out;
   }
   if (initial > kSysvMax)
-    return fail_code(ERANGE, "semctl(SETVAL)", text,
+    return fail_errno(ERANGE, "semctl(SETVAL)", text,
                      "initial value " + std::to_string(initial) + " is above SEMVMX " +
                          std::to_string(kSysvMax));
   auto key = key_of(*where, text);
@@ -251,7 +202,7 @@ result<semaphore> semaphore::join(std::string_view address, const semaphore_opti
   if (sys([&] { return ::semctl(id, 0, IPC_STAT, arg); }) < 0)
     return fail_errno(errno, "semctl(IPC_STAT)", text);
   if (ds.sem_nsems < 1)
-    return fail_code(EINVAL, "semget", text, "the set under this key holds no semaphore");
+    return fail_errno(EINVAL, "semget", text, "the set under this key holds no semaphore");
   semaphore out(kind::sysv, std::move(text));
   out.id_ = id;
   out.undo_ = options.undo;
@@ -292,7 +243,7 @@ result<void> semaphore::remove(std::string_view address) {
 result<semaphore> semaphore::in(std::span<std::byte> where, unsigned initial) {
   std::string text = "sem:(unnamed)";
   if (where.size() < footprint || reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0)
-    return fail_code(
+    return fail_errno(
         EINVAL, "sem_init", text,
         "needs " + std::to_string(footprint) + " bytes aligned to " + std::to_string(alignment) +
             ", got " + std::to_string(where.size()) + " at an address " +
@@ -311,7 +262,7 @@ result<semaphore> semaphore::in(std::span<std::byte> where, unsigned initial) {
 result<semaphore> semaphore::attach(std::span<std::byte> where) {
   std::string text = "sem:(unnamed)";
   if (where.size() < footprint || reinterpret_cast<std::uintptr_t>(where.data()) % alignment != 0)
-    return fail_code(EINVAL, "semaphore::attach", text,
+    return fail_errno(EINVAL, "semaphore::attach", text,
                      "needs " + std::to_string(footprint) + " bytes aligned to " +
                          std::to_string(alignment) + ", got " + std::to_string(where.size()));
   semaphore out(kind::posix_unnamed, std::move(text));

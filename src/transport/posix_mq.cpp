@@ -39,26 +39,6 @@ constexpr const char* msgsize_max_path = "/proc/sys/fs/mqueue/msgsize_max";
 constexpr const char* msg_default_path = "/proc/sys/fs/mqueue/msg_default";
 constexpr const char* queues_max_path = "/proc/sys/fs/mqueue/queues_max";
 
-std::unexpected<error> fail_errno_detail(int errno_value, std::string operation, std::string object,
-                                         std::string detail) {
-  return std::unexpected(error(std::error_code(errno_value, std::generic_category()),
-                               std::move(operation), std::move(object), std::move(detail)));
-}
-
-// A host limit from /proc, or nothing when it cannot be read (the caller falls back).
-std::optional<long> read_limit(const char* path) {
-  unique_fd fd(sys([&] { return ::open(path, O_RDONLY | O_CLOEXEC); }));
-  if (!fd) return std::nullopt;
-  char text[32];
-  ssize_t n = sys([&] { return ::read(fd.get(), text, sizeof text - 1); });
-  if (n <= 0) return std::nullopt;
-  text[n] = '\0';
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (end == text) return std::nullopt;
-  return value;
-}
-
 std::string limit_text(const std::optional<long>& value) {
   return value ? std::to_string(*value) : std::string("unknown");
 }
@@ -67,8 +47,8 @@ std::string limit_text(const std::optional<long>& value) {
 std::unexpected<error> attr_error(int errno_value, const std::string& name, const mq_attr& attr) {
   std::string detail;
   if (errno_value == EINVAL) {
-    auto msg_max = read_limit(msg_max_path);
-    auto msgsize_max = read_limit(msgsize_max_path);
+    auto msg_max = read_proc_number(msg_max_path);
+    auto msgsize_max = read_proc_number(msgsize_max_path);
     if (!msgsize_max || attr.mq_msgsize > *msgsize_max)
       detail = "max_message " + std::to_string(attr.mq_msgsize) +
                " is above the host's msgsize_max " + limit_text(msgsize_max) + " (" +
@@ -89,12 +69,12 @@ std::unexpected<error> attr_error(int errno_value, const std::string& name, cons
              std::to_string(attr.mq_msgsize) +
              " bytes pass this user's RLIMIT_MSGQUEUE (ulimit -q)";
   } else if (errno_value == ENOSPC) {
-    detail = "the host's queues_max " + limit_text(read_limit(queues_max_path)) + " (" +
+    detail = "the host's queues_max " + limit_text(read_proc_number(queues_max_path)) + " (" +
              queues_max_path + ") is reached";
   } else {
     return fail_errno(errno_value, "mq_open", name);
   }
-  return fail_errno_detail(errno_value, "mq_open", name, std::move(detail));
+  return fail_errno(errno_value, "mq_open", name, std::move(detail));
 }
 
 // mqd_t is a descriptor on Linux and mq_close is close(2), so unique_fd owns it.
@@ -256,15 +236,15 @@ result<unique_fd> create_queue(const std::string& name, const channel_options& o
   if (options.capacity > 0) {
     attr.mq_maxmsg = static_cast<long>(options.capacity);
   } else {
-    attr.mq_maxmsg = read_limit(msg_default_path).value_or(default_maxmsg);
-    if (auto msg_max = read_limit(msg_max_path); msg_max && attr.mq_maxmsg > *msg_max)
+    attr.mq_maxmsg = read_proc_number(msg_default_path).value_or(default_maxmsg);
+    if (auto msg_max = read_proc_number(msg_max_path); msg_max && attr.mq_maxmsg > *msg_max)
       attr.mq_maxmsg = *msg_max;
   }
   if (options.max_message > 0) {
     attr.mq_msgsize = static_cast<long>(options.max_message);
   } else {
     attr.mq_msgsize = static_cast<long>(default_msgsize);
-    if (auto msgsize_max = read_limit(msgsize_max_path);
+    if (auto msgsize_max = read_proc_number(msgsize_max_path);
         msgsize_max && attr.mq_msgsize > *msgsize_max)
       attr.mq_msgsize = *msgsize_max;
   }

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 
+#include "core/io.hpp"
 #include "core/syscall.hpp"
 #include "ipcx/unique_fd.hpp"
 #include "transport/transport.hpp"
@@ -40,26 +41,6 @@ using namespace std::chrono_literals;
 constexpr std::size_t default_max_message = 8192;
 constexpr const char* msgmax_path = "/proc/sys/kernel/msgmax";
 constexpr const char* msgmnb_path = "/proc/sys/kernel/msgmnb";
-
-std::unexpected<error> fail_errno_detail(int errno_value, std::string operation, std::string object,
-                                         std::string detail) {
-  return std::unexpected(error(std::error_code(errno_value, std::generic_category()),
-                               std::move(operation), std::move(object), std::move(detail)));
-}
-
-// A host limit from /proc, or nothing when it cannot be read (the caller then skips the check).
-std::optional<long> read_limit(const char* path) {
-  unique_fd fd(sys([&] { return ::open(path, O_RDONLY | O_CLOEXEC); }));
-  if (!fd) return std::nullopt;
-  char text[32];
-  ssize_t n = sys([&] { return ::read(fd.get(), text, sizeof text - 1); });
-  if (n <= 0) return std::nullopt;
-  text[n] = '\0';
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (end == text) return std::nullopt;
-  return value;
-}
 
 std::string hex(long value) {
   char text[32];
@@ -182,7 +163,7 @@ class sysv_mq final : public transport {
     std::string queue = "the queue (key " + hex(key_) + ", msqid " + std::to_string(id_) + ")";
     // EIDRM: the queue was removed while this call slept in it.
     if (errno_value == EIDRM)
-      return fail_errno_detail(EIDRM, operation, text_,
+      return fail_errno(EIDRM, operation, text_,
                                queue + " was removed while this call waited");
     // EINVAL: our arguments are valid (mtype 1, size <= msgmax when the channel opened), so the
     // usual cause is a queue removed before the call; IPC_STAT tells that apart from a msgmax
@@ -190,7 +171,7 @@ class sysv_mq final : public transport {
     if (errno_value == EINVAL) {
       msqid_ds ds{};
       if (sys([&] { return ::msgctl(id_, IPC_STAT, &ds); }) != 0)
-        return fail_errno_detail(EIDRM, operation, text_, queue + " no longer exists");
+        return fail_errno(EIDRM, operation, text_, queue + " no longer exists");
     }
     return fail_errno(errno_value, operation, text_);
   }
@@ -223,7 +204,7 @@ result<void> configure(int id, const std::string& text, std::size_t max_message,
   std::string asked;
   if (capacity > 0) {
     if (max_message > 0 && capacity > std::numeric_limits<std::size_t>::max() / max_message)
-      return fail_errno_detail(EINVAL, "msgctl(IPC_SET)", text,
+      return fail_errno(EINVAL, "msgctl(IPC_SET)", text,
                                "capacity " + std::to_string(capacity) + " overflows");
     want = std::max(capacity * max_message, max_message);
     asked = "capacity " + std::to_string(capacity) + " x max_message " +
@@ -236,8 +217,8 @@ result<void> configure(int id, const std::string& text, std::size_t max_message,
   ds.msg_qbytes = want;
   if (sys([&] { return ::msgctl(id, IPC_SET, &ds); }) == 0) return {};
   if (errno == EPERM) {
-    auto msgmnb = read_limit(msgmnb_path);
-    return fail_errno_detail(EPERM, "msgctl(IPC_SET)", text,
+    auto msgmnb = read_proc_number(msgmnb_path);
+    return fail_errno(EPERM, "msgctl(IPC_SET)", text,
                              asked + " is above the host's msgmnb " +
                                  (msgmnb ? std::to_string(*msgmnb) : std::string("(unknown)")) +
                                  " (" + msgmnb_path + "); more needs CAP_SYS_RESOURCE");
@@ -253,7 +234,7 @@ result<transport_ptr> open_sysv_mq(const address& where, open_mode mode,
   auto key = key_of(where);
   if (!key) return std::unexpected(key.error());
 
-  auto msgmax = read_limit(msgmax_path);
+  auto msgmax = read_proc_number(msgmax_path);
   std::size_t max_message = options.max_message;
   if (max_message == 0) {
     max_message = default_max_message;
@@ -261,7 +242,7 @@ result<transport_ptr> open_sysv_mq(const address& where, open_mode mode,
       max_message = std::min(max_message, static_cast<std::size_t>(*msgmax));
   } else if (msgmax && max_message > static_cast<std::size_t>(*msgmax)) {
     // msgsnd would refuse every message this large (EINVAL), with or without privileges.
-    return fail_errno_detail(EINVAL, "msgget", text,
+    return fail_errno(EINVAL, "msgget", text,
                              "max_message " + std::to_string(max_message) +
                                  " is above the host's msgmax " + std::to_string(*msgmax) + " (" +
                                  msgmax_path + ")");
