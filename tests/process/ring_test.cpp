@@ -25,6 +25,7 @@
 
 #include "core/crc32c.hpp"
 #include "process.hpp"
+#include "shared_region.hpp"
 #include "ring/layout.hpp"
 #include "scratch.hpp"
 
@@ -41,40 +42,7 @@ using steady = std::chrono::steady_clock;
 
 // --- a memfd mapping both processes share --------------------------------------------------------
 
-class shared_region {
- public:
-  static shared_region create(std::size_t size) {
-    int fd = ::memfd_create("ipcx-ring-test", MFD_CLOEXEC);
-    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0) std::abort();
-    return shared_region(fd, size);
-  }
-  static shared_region map(int fd) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) std::abort();
-    return shared_region(fd, static_cast<std::size_t>(st.st_size));
-  }
-  shared_region(shared_region&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)),
-        data_(std::exchange(other.data_, nullptr)),
-        size_(other.size_) {}
-  ~shared_region() {
-    if (data_ != nullptr) ::munmap(data_, size_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int fd() const { return fd_; }
-  std::span<std::byte> bytes() const { return {data_, size_}; }
-  L::header& header() const { return *reinterpret_cast<L::header*>(data_); }
-
- private:
-  shared_region(int fd, std::size_t size) : fd_(fd), size_(size) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) std::abort();
-    data_ = static_cast<std::byte*>(p);
-  }
-  int fd_;
-  std::byte* data_ = nullptr;
-  std::size_t size_;
-};
+using ipcx::test::shared_region;
 
 ipcx::test::spawn_options inheriting(std::vector<int> fds) {
   return {.as_nobody = false, .stdin_fd = -1, .stdout_fd = -1, .inherit = std::move(fds)};
@@ -253,7 +221,7 @@ IPCX_HELPER(ring_scribble) {
   auto region = shared_region::map(std::stoi(args[0]));
   ipcx::test::ready();
   std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(args[3])));
-  L::header& h = region.header();
+  L::header& h = *reinterpret_cast<L::header*>(region.bytes().data());
   std::uint64_t value = std::stoull(args[2]);
   const std::string& field = args[1];
   if (field == "magic")
