@@ -19,10 +19,9 @@ result<transport_ptr> open_transport(const address& where, open_mode mode,
     case mechanism::udp: return open_socket(where, mode, options);
     case mechanism::shm:
     case mechanism::sysv_shm:
-    case mechanism::memfd: break;
+    case mechanism::memfd: return open_shm_channel(where, mode, options);
   }
-  return fail(errc::not_supported, "channel", where.to_string(),
-              "shared-memory channels are not available yet");
+  return fail(errc::not_supported, "channel", where.to_string());
 }
 
 result<void> remove_object(const address& where) {
@@ -36,9 +35,7 @@ result<void> remove_object(const address& where) {
     case mechanism::unix_seqpacket: return remove_socket(where);
     case mechanism::shm:
     case mechanism::sysv_shm:
-    case mechanism::memfd:
-      return fail(errc::not_supported, "remove", where.to_string(),
-                  "shared-memory channels are not available yet");
+    case mechanism::memfd: return remove_shm_channel(where);
     case mechanism::pipe:
     case mechanism::signal:
     case mechanism::tcp:

@@ -44,6 +44,9 @@ result<void> remove_sysv_mq(const address&);
 // unix (stream, dgram, seqpacket), tcp, udp
 result<transport_ptr> open_socket(const address&, open_mode, const channel_options&);
 result<void> remove_socket(const address&);
+// shm, sysv-shm, memfd: a segment holding two rings (src/transport/shm_channel.cpp)
+result<transport_ptr> open_shm_channel(const address&, open_mode, const channel_options&);
+result<void> remove_shm_channel(const address&);
 
 result<transport_ptr> open_transport(const address&, open_mode, const channel_options&);
 result<void> remove_object(const address&);

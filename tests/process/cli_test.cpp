@@ -153,6 +153,9 @@ const address_form forms[] = {
     {"TcpPortZero", [](scratch&) { return std::string("tcp://127.0.0.1:0"); }, true},
     {"Udp", [](scratch&) { return "udp://127.0.0.1:" + free_udp_port(); }},
     {"UdpPortZero", [](scratch&) { return std::string("udp://127.0.0.1:0"); }, true},
+    {"PosixShm", [](scratch& s) { return "shm:" + s.ipc_name("shm"); }},
+    {"SysvShm", [](scratch& s) { return "sysv-shm:" + std::to_string(s.key("shm")); }},
+    {"Memfd", [](scratch& s) { return "memfd:" + s.path("memfd"); }},
 };
 
 class CliRoundTrip : public ipcx::test::ipc_test,
