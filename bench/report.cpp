@@ -75,6 +75,140 @@ std::string json_number(const std::optional<T>& v) {
   }
 }
 
+// Shared-memory rows and limits have their own sections.
+bool is_shm(const row& r) {
+  return r.kind != "latency" || r.mechanism == "shm" || r.impl == "limit";
+}
+
+std::string fixed(double v, const char* format) {
+  char text[32];
+  std::snprintf(text, sizeof text, format, v);
+  return text;
+}
+
+const row* find_row(const std::vector<row>& rows, const std::string& kind, const std::string& impl,
+                    const std::string& mechanism, std::size_t size, const std::string& placement) {
+  for (const auto& r : rows)
+    if (r.kind == kind && r.impl == impl && r.mechanism == mechanism && r.size == size &&
+        r.placement == placement && r.status == row_status::ok)
+      return &r;
+  return nullptr;
+}
+
+void print_shm_tables(const std::vector<row>& rows, std::FILE* out,
+                      std::vector<std::string>& notes) {
+  auto note_for = [&](const row& r) {
+    notes.push_back(r.kind + " " + r.mechanism + " " + r.impl + " " + r.mode + " " +
+                    std::to_string(r.size) + " B " + r.placement + ": " + status_name(r.status) +
+                    ": " + r.note);
+    return std::string(status_name(r.status)) + "[" + std::to_string(notes.size()) + "]";
+  };
+  bool any_latency = false, any_stream = false;
+  for (const auto& r : rows) {
+    any_latency = any_latency || (r.kind == "latency" && is_shm(r));
+    any_stream = any_stream || r.kind == "throughput";
+  }
+  if (any_latency) {
+    // A ratio is the paired one (median over alternating repetitions) when the row was measured
+    // beside that limit, else the ratio of the two rows' medians (marked ~).
+    auto ratio = [&](const row& r, const std::string& limit_impl, const std::string& limit) {
+      if (r.impl == "limit" || (r.impl == "raw" && limit_impl == "raw")) return std::string("-");
+      std::string paired = limit_impl == "raw" ? "raw futex" : limit;
+      if (r.paired_with == paired && r.ratio_p50) return fixed(*r.ratio_p50, "%.2f ");
+      const row* l = find_row(rows, "latency", limit_impl, limit, r.size, r.placement);
+      if (l == nullptr || !l->rtt_p50_ns || !r.rtt_p50_ns || *l->rtt_p50_ns == 0)
+        return std::string("-");
+      return fixed(static_cast<double>(*r.rtt_p50_ns) / static_cast<double>(*l->rtt_p50_ns),
+                   "%.2f~");
+    };
+    std::fprintf(out, "\nshared memory: round-trip latency in microseconds (ring ping-pong, one "
+                      "ring each way)\n\n");
+    std::fprintf(out, "%-10s %-6s %-9s %7s %-10s | %9s %8s %8s | %9s %9s %9s\n", "mechanism",
+                 "impl", "mode", "size", "placement", "p50", "p99", "p99.9", "x cacheln",
+                 "x raw-ring", "x futex");
+    std::fprintf(out, "%s\n", std::string(104, '-').c_str());
+    for (const auto& r : rows) {
+      if (r.kind != "latency" || !is_shm(r)) continue;
+      std::string size = std::to_string(r.size) + " B";
+      std::string cells;
+      if (r.status != row_status::ok) {
+        cells = note_for(r);
+        std::fprintf(out, "%-10s %-6s %-9s %7s %-10s | %9s\n", r.mechanism.c_str(),
+                     r.impl.c_str(), r.mode.c_str(), size.c_str(), r.placement.c_str(),
+                     cells.c_str());
+        continue;
+      }
+      std::fprintf(out, "%-10s %-6s %-9s %7s %-10s | %9s %8s %8s | %9s %9s %9s\n",
+                   r.mechanism.c_str(), r.impl.c_str(), r.mode.c_str(), size.c_str(),
+                   r.placement.c_str(), microseconds(r.rtt_p50_ns).c_str(),
+                   microseconds(r.rtt_p99_ns).c_str(), microseconds(r.rtt_p999_ns).c_str(),
+                   ratio(r, "limit", "cacheline").c_str(), ratio(r, "limit", "raw-ring").c_str(),
+                   ratio(r, "raw", "shm").c_str());
+    }
+    std::fprintf(out,
+                 "\nx LIMIT: p50 over the limit's p50; paired (alternating repetitions) where the "
+                 "row ran beside it,\n'~' a ratio of medians of the same run otherwise. cacheline "
+                 "moves one 8-byte word each way,\nwhatever the size. Spin and adaptive rows are "
+                 "cross-core only: two spinners on one core\nwait for each other's time slice. "
+                 "Goals: spin/adaptive 64 B <= 1.5x cacheline; blocking 64 B <= 1.1x futex.\n");
+  }
+  if (any_stream) {
+    std::fprintf(out, "\nshared memory: one-way throughput (cross-core; memcpy on one core)\n\n");
+    std::fprintf(out, "%-9s %-6s %-9s %9s | %9s %9s | %8s %8s %8s | %9s %8s %8s\n", "mechanism",
+                 "impl", "mode", "size", "M msg/s", "MB/s", "cpu ns", "prod", "cons",
+                 "x raw-ring", "x memcpy", "x mc64M");
+    std::fprintf(out, "%s\n", std::string(114, '-').c_str());
+    const row* memcpy_cache = nullptr;
+    const row* memcpy_big = nullptr;
+    for (const auto& r : rows)
+      if (r.kind == "throughput" && r.mechanism == "memcpy" && r.status == row_status::ok)
+        (r.size >= (std::size_t{64} << 20) ? memcpy_big : memcpy_cache) = &r;
+    for (const auto& r : rows) {
+      if (r.kind != "throughput") continue;
+      std::string size = r.size >= (1u << 20) ? std::to_string(r.size >> 20) + " MiB"
+                         : r.size >= 1024     ? std::to_string(r.size >> 10) + " KiB"
+                                              : std::to_string(r.size) + " B";
+      if (r.status != row_status::ok || !r.msgs_per_s) {
+        std::string cell = r.status != row_status::ok ? note_for(r) : std::string("-");
+        std::fprintf(out, "%-9s %-6s %-9s %9s | %9s\n", r.mechanism.c_str(), r.impl.c_str(),
+                     r.mode.c_str(), size.c_str(), cell.c_str());
+        continue;
+      }
+      std::string vs_ring = "-", vs_cache = "-", vs_big = "-";
+      if (r.impl == "ipcx") {
+        if (r.paired_with == "raw-ring" && r.ratio_msgs) {
+          vs_ring = fixed(*r.ratio_msgs, "%.2f ");
+        } else if (const row* l =
+                       find_row(rows, "throughput", "limit", "raw-ring", r.size, r.placement);
+                   l != nullptr && l->msgs_per_s) {
+          vs_ring = fixed(*r.msgs_per_s / *l->msgs_per_s, "%.2f~");
+        }
+      }
+      if (r.mechanism != "memcpy" && r.mb_per_s) {
+        if (memcpy_cache && memcpy_cache->mb_per_s)
+          vs_cache = fixed(*r.mb_per_s / *memcpy_cache->mb_per_s, "%.2f");
+        if (memcpy_big && memcpy_big->mb_per_s)
+          vs_big = fixed(*r.mb_per_s / *memcpy_big->mb_per_s, "%.2f");
+      }
+      auto opt = [](const std::optional<double>& v) {
+        return v ? fixed(*v, "%.1f") : std::string("-");
+      };
+      std::fprintf(out, "%-9s %-6s %-9s %9s | %9s %9s | %8s %8s %8s | %9s %8s %8s\n",
+                   r.mechanism.c_str(), r.impl.c_str(), r.mode.c_str(), size.c_str(),
+                   fixed(*r.msgs_per_s / 1e6, "%.3f").c_str(), fixed(*r.mb_per_s, "%.0f").c_str(),
+                   opt(r.cpu_ns_per_msg).c_str(), opt(r.cpu_producer_ns_per_msg).c_str(),
+                   opt(r.cpu_consumer_ns_per_msg).c_str(), vs_ring.c_str(), vs_cache.c_str(),
+                   vs_big.c_str());
+    }
+    std::fprintf(out,
+                 "\ncpu ns: CPU time per message (getrusage user + system) of producer and "
+                 "consumer summed;\nprod, cons: each. x raw-ring: msgs/s over the raw SPSC ring's "
+                 "(paired, or '~' ratio of medians);\nx memcpy / x mc64M: MB/s over memcpy's "
+                 "bandwidth in cache (64 KiB blocks) / of 64 MiB blocks.\nGoals: 64 B >= 0.9x "
+                 "raw-ring; 64 KiB >= 0.7x memcpy.\n");
+  }
+}
+
 struct table_line {
   const row* raw = nullptr;
   const row* ipcx = nullptr;
@@ -114,11 +248,40 @@ void aggregate(std::span<const rep_stats> reps, row& out) {
   out.rep_p50_max_ns = *std::max_element(p50.begin(), p50.end());
 }
 
+void aggregate_stream(std::span<const stream_stats> reps, std::size_t size, row& out) {
+  if (reps.empty()) return;
+  std::vector<double> rate, cpu, producer, consumer;
+  std::uint64_t messages = 0;
+  for (const auto& r : reps) {
+    double n = static_cast<double>(r.messages);
+    if (r.messages == 0 || r.elapsed_ns == 0) continue;
+    rate.push_back(n * 1e9 / static_cast<double>(r.elapsed_ns));
+    producer.push_back(static_cast<double>(r.producer_cpu_ns) / n);
+    consumer.push_back(static_cast<double>(r.consumer_cpu_ns) / n);
+    cpu.push_back(static_cast<double>(r.producer_cpu_ns + r.consumer_cpu_ns) / n);
+    messages += r.messages;
+  }
+  out.samples = messages;
+  out.reps = static_cast<int>(reps.size());
+  if (rate.empty()) return;
+  auto med = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  out.msgs_per_s = med(rate);
+  out.mb_per_s = *out.msgs_per_s * static_cast<double>(size) / 1e6;
+  out.cpu_ns_per_msg = med(cpu);
+  out.cpu_producer_ns_per_msg = med(producer);
+  out.cpu_consumer_ns_per_msg = med(consumer);
+}
+
 void print_table(const std::vector<row>& rows, std::FILE* out) {
   // Pair each raw row with the ipcx row of the same mechanism, size and placement, in the order
   // the rows were measured.
   std::vector<table_line> lines;
   for (const auto& r : rows) {
+    if (is_shm(r)) continue;
     auto same = [&](const table_line& l) {
       const row* any = l.raw ? l.raw : l.ipcx;
       return any->kind == r.kind && any->mode == r.mode && any->mechanism == r.mechanism &&
@@ -153,6 +316,7 @@ void print_table(const std::vector<row>& rows, std::FILE* out) {
     return std::string(buffer);
   };
 
+  if (!lines.empty()) {
   std::fprintf(out, "round-trip latency in microseconds (median over repetitions of each "
                     "repetition's percentile)\n\n");
   std::fprintf(out, "%-15s %7s %-10s | %9s %8s %8s | %9s %8s %8s | %8s\n", "mechanism", "size",
@@ -191,6 +355,8 @@ void print_table(const std::vector<row>& rows, std::FILE* out) {
                       "docs/bench.md.\n");
   else if (fifo && other)
     std::fprintf(out, "Some pairs ran SCHED_FIFO, some not: the JSON's \"sched\" says which.\n");
+  }
+  print_shm_tables(rows, out, notes);
   if (!notes.empty()) {
     std::fprintf(out, "\n");
     for (std::size_t i = 0; i < notes.size(); ++i)
@@ -221,8 +387,17 @@ bool write_json(const std::vector<row>& rows, const std::string& path) {
     if (r.rep_p50_min_ns) text += ", \"rep_p50_min_ns\": " + json_number(r.rep_p50_min_ns);
     if (r.rep_p50_max_ns) text += ", \"rep_p50_max_ns\": " + json_number(r.rep_p50_max_ns);
     if (r.ratio_p50) text += ", \"ratio_p50\": " + json_number(r.ratio_p50);
-    if (r.msgs_per_s) text += ", \"msgs_per_s\": " + json_number(r.msgs_per_s);
-    if (r.bytes_per_s) text += ", \"bytes_per_s\": " + json_number(r.bytes_per_s);
+    if (!r.paired_with.empty()) text += ", \"paired_with\": " + json_string(r.paired_with);
+    if (r.kind == "throughput") {
+      text += ", \"msgs_per_s\": " + json_number(r.msgs_per_s);
+      text += ", \"mb_per_s\": " + json_number(r.mb_per_s);
+      text += ", \"cpu_ns_per_msg\": " + json_number(r.cpu_ns_per_msg);
+      if (r.cpu_producer_ns_per_msg)
+        text += ", \"cpu_producer_ns_per_msg\": " + json_number(r.cpu_producer_ns_per_msg);
+      if (r.cpu_consumer_ns_per_msg)
+        text += ", \"cpu_consumer_ns_per_msg\": " + json_number(r.cpu_consumer_ns_per_msg);
+      if (r.ratio_msgs) text += ", \"ratio_msgs\": " + json_number(r.ratio_msgs);
+    }
     text += i + 1 < rows.size() ? "},\n" : "}\n";
   }
   text += "]\n";

@@ -19,10 +19,12 @@ namespace ipcx::bench {
 enum class row_status { ok, not_available, failed };
 
 struct row {
-  std::string kind = "latency";  // "latency"; later "throughput"
-  std::string mode = "default";  // later: the waiting strategy of shared-memory rows
-  std::string mechanism;         // "pipe", "sysv-mq"...
-  std::string impl;              // "ipcx" or "raw"
+  std::string kind = "latency";  // "latency" (round trips) or "throughput" (one-way stream)
+  // The waiting strategy of shared-memory rows ("spin", "blocking", "adaptive"), "default" for
+  // mechanisms with one.
+  std::string mode = "default";
+  std::string mechanism;         // "pipe", "sysv-mq", "shm"; limits: "cacheline", "raw-ring"...
+  std::string impl;              // "ipcx", "raw", or "limit" (the machine's limit, no ipcx)
   std::size_t size = 0;          // message bytes
   std::string placement;         // "cross-core" or "same-core"
   std::string sched;             // the pair's scheduling policy: "fifo" or "other"
@@ -38,10 +40,26 @@ struct row {
   std::optional<std::uint64_t> rep_p50_min_ns;  // spread of the per-repetition p50s
   std::optional<std::uint64_t> rep_p50_max_ns;
   std::optional<double> ratio_p50;  // ipcx rows: median of paired per-repetition ipcx/raw p50s
+  // ipcx shm rows: the mechanism of the row measured in alternation with this one (what
+  // ratio_p50, or ratio_msgs for throughput, divides by), e.g. "cacheline".
+  std::string paired_with;
 
-  // Throughput rows (a later issue).
+  // Throughput rows: medians over repetitions.
   std::optional<double> msgs_per_s;
-  std::optional<double> bytes_per_s;
+  std::optional<double> mb_per_s;  // 10^6 bytes per second of payload
+  // CPU time (getrusage, user + system) per message: both processes summed, and each.
+  std::optional<double> cpu_ns_per_msg;
+  std::optional<double> cpu_producer_ns_per_msg;
+  std::optional<double> cpu_consumer_ns_per_msg;
+  std::optional<double> ratio_msgs;  // ipcx rows: median of paired ipcx/limit msgs_per_s
+};
+
+// One repetition of a throughput case.
+struct stream_stats {
+  std::uint64_t messages = 0;
+  std::uint64_t elapsed_ns = 0;  // from the producer's start to the consumer's last message
+  std::uint64_t producer_cpu_ns = 0;
+  std::uint64_t consumer_cpu_ns = 0;
 };
 
 // Percentiles of one repetition.
@@ -60,6 +78,8 @@ rep_stats summarize(std::span<std::uint64_t> samples);
 // Fills the rtt_* fields of `out` from the repetitions: the median of each percentile over
 // repetitions, the largest max, the total sample count.
 void aggregate(std::span<const rep_stats> reps, row& out);
+// Fills the throughput fields of `out` (message size `size`) from the repetitions: medians.
+void aggregate_stream(std::span<const stream_stats> reps, std::size_t size, row& out);
 
 // The table on stdout: one line per (mechanism, size, placement), raw and ipcx side by side.
 void print_table(const std::vector<row>& rows, std::FILE* out);

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -48,6 +49,16 @@ std::string errno_text(const char* what) {
 }
 
 }  // namespace
+
+std::uint64_t process_cpu_ns() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto ns = [](const timeval& t) {
+    return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u +
+           static_cast<std::uint64_t>(t.tv_usec) * 1000u;
+  };
+  return ns(usage.ru_utime) + ns(usage.ru_stime);
+}
 
 session::session(const case_spec& spec, int initiator_report_fd, int responder_report_fd)
     : spec_(spec), report_fd_(initiator_report_fd), other_report_fd_(responder_report_fd) {
@@ -306,7 +317,7 @@ bool drain(report_stream& s) {
     std::string line = s.pending.substr(0, nl);
     s.pending.erase(0, nl + 1);
     if (line == "done") s.done = true;
-    if (line == "started" || line.starts_with("rep ")) progress = true;
+    if (line == "started" || line.starts_with("rep ") || line.starts_with("tput ")) progress = true;
     s.lines.push_back(std::move(line));
   }
   return progress;
@@ -328,8 +339,23 @@ std::optional<double> paired_ratio(const std::vector<rep_stats>& raw,
   return ratios.size() % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
 }
 
+// The same for one-way repetitions: the median over k of ipcx msgs/s over the limit's.
+std::optional<double> paired_rate_ratio(const std::vector<stream_stats>& limit,
+                                        const std::vector<stream_stats>& ipcx) {
+  auto rate = [](const stream_stats& s) {
+    return s.elapsed_ns ? static_cast<double>(s.messages) / static_cast<double>(s.elapsed_ns) : 0;
+  };
+  std::vector<double> ratios;
+  for (std::size_t k = 0; k < std::min(limit.size(), ipcx.size()); ++k)
+    if (rate(limit[k]) > 0) ratios.push_back(rate(ipcx[k]) / rate(limit[k]));
+  if (ratios.empty()) return std::nullopt;
+  std::sort(ratios.begin(), ratios.end());
+  std::size_t mid = ratios.size() / 2;
+  return ratios.size() % 2 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
+}
+
 void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2],
-           bool reported[2]) {
+           std::vector<stream_stats> streams[2], bool reported[2]) {
   auto which = [&](std::string_view name) -> int {
     if (name == "raw") return 0;
     if (name == "ipcx") return 1;
@@ -360,6 +386,10 @@ void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2]
       s.samples = v[4];
       reps[i].push_back(s);
     }
+  } else if (verb == "tput") {
+    unsigned long long v[4];
+    if (std::sscanf(rest.c_str(), "%llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3]) == 4)
+      streams[i].push_back({v[0], v[1], v[2], v[3]});
   } else if (verb == "state") {
     int status = 0, consumed = 0;
     if (std::sscanf(rest.c_str(), "%d %n", &status, &consumed) >= 1 &&
@@ -401,6 +431,8 @@ bool interrupted() { return interrupt_flag != 0; }
 case_outcome run_case(const case_spec& spec, mechanism_main body) {
   case_outcome out;
   for (row* r : {&out.raw, &out.ipcx}) {
+    r->kind = spec.kind;
+    r->mode = spec.mode;
     r->mechanism = spec.mechanism;
     r->size = spec.size;
     r->placement = spec.placement();
@@ -530,9 +562,10 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
 
   row* rows[2] = {&out.raw, &out.ipcx};
   std::vector<rep_stats> reps[2];
+  std::vector<stream_stats> streams[2];
   bool reported[2] = {false, false};
-  for (const auto& line : responder.lines) apply(line, rows, reps, reported);
-  for (const auto& line : initiator.lines) apply(line, rows, reps, reported);
+  for (const auto& line : responder.lines) apply(line, rows, reps, streams, reported);
+  for (const auto& line : initiator.lines) apply(line, rows, reps, streams, reported);
 
   std::string case_error = killed_why;
   if (case_error.empty() && WIFSIGNALED(status))
@@ -541,24 +574,34 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
   for (int i = 0; i < 2; ++i) {
     row& r = *rows[i];
     const row& other = *rows[1 - i];
-    if (r.status == row_status::ok && static_cast<int>(reps[i].size()) != spec.reps) {
+    std::size_t done = reps[i].size() + streams[i].size();
+    if (r.status == row_status::ok && static_cast<int>(done) != spec.reps) {
       // Both implementations share the pair of processes: one failing stops the other too.
       std::string why = other.status == row_status::failed && reported[1 - i]
                             ? "stopped when " + other.impl + " failed"
                         : case_error.empty() ? std::string("incomplete")
                                              : case_error;
       r.status = row_status::failed;
-      r.note = why + " after " + std::to_string(reps[i].size()) + " of " +
+      r.note = why + " after " + std::to_string(done) + " of " +
                std::to_string(spec.reps) + " repetitions";
     } else if (r.status == row_status::failed && !killed_why.empty() &&
                r.note.find(killed_why) == std::string::npos) {
       r.note += " (" + killed_why + ")";
     }
     if (r.status != row_status::ok && r.note.empty()) r.note = "set-up failed (no reason given)";
-    if (r.status == row_status::ok) aggregate(reps[i], r);
+    if (r.status == row_status::ok) {
+      if (spec.kind == "throughput")
+        aggregate_stream(streams[i], spec.size, r);
+      else
+        aggregate(reps[i], r);
+    }
   }
-  if (out.raw.status == row_status::ok && out.ipcx.status == row_status::ok)
-    out.ipcx.ratio_p50 = paired_ratio(reps[0], reps[1]);
+  if (out.raw.status == row_status::ok && out.ipcx.status == row_status::ok) {
+    if (spec.kind == "throughput")
+      out.ipcx.ratio_msgs = paired_rate_ratio(streams[0], streams[1]);
+    else
+      out.ipcx.ratio_p50 = paired_ratio(reps[0], reps[1]);
+  }
   return out;
 }
 

@@ -52,6 +52,14 @@ struct case_spec {
   // "fifo": both processes SCHED_FIFO priority 1, required; "other": the default policy; "auto":
   // SCHED_FIFO when permitted, else the default.
   std::string sched = "auto";
+  // Shared-memory cases: "latency" (ping-pong) or "throughput" (one-way stream); the ring's
+  // waiting strategy ("spin", "blocking", "adaptive"); the mechanism run in the "raw" slot
+  // beside ipcx ("cacheline", "raw-ring", "futex"; empty: none, the ipcx row stands alone).
+  std::string kind = "latency";
+  std::string mode = "default";
+  std::string limit;
+  // Throughput: how long the producer streams per repetition (after `warmup` untimed messages).
+  std::uint64_t stream_ns = 200'000'000;
 
   std::string path(std::string_view stem) const { return "/tmp/" + tag + "-" + std::string(stem); }
   std::string ipc_name(std::string_view stem) const { return "/" + tag + "-" + std::string(stem); }
@@ -118,6 +126,19 @@ class session {
   bool initiate(Endpoint& endpoint, impl which);
   template <typename Endpoint>
   bool respond(Endpoint& endpoint, impl which);
+  // One-way streams (endpoints with `one_way`): the initiator produces, the responder consumes.
+  template <typename Endpoint>
+  bool produce(Endpoint& endpoint, impl which);
+  template <typename Endpoint>
+  bool consume(Endpoint& endpoint, impl which);
+
+  template <typename Endpoint>
+  bool play(Endpoint& endpoint, impl which) {
+    if constexpr (requires { Endpoint::one_way; })
+      return responder_ ? consume(endpoint, which) : produce(endpoint, which);
+    else
+      return responder_ ? respond(endpoint, which) : initiate(endpoint, which);
+  }
 
   bool agree();  // the state exchange; false if the peer vanished
   // Test hook (responder only): IPCX_BENCH_FAULT=IMPL:exit|hang|bad-seq makes the responder die,
@@ -139,6 +160,7 @@ class session {
     std::string note;
   } state_[2];
   std::uint64_t seq_[2] = {0, 0};
+  std::uint64_t rep_[2] = {0, 0};  // one-way repetitions started, per implementation
   std::vector<std::byte> tx_;
   std::vector<std::byte> rx_;
   std::vector<std::uint64_t> samples_;
@@ -229,6 +251,104 @@ bool session::respond(Endpoint& ep, impl which) {
   return true;
 }
 
+// A one-way endpoint has, besides send and recv, a small control block shared by both processes:
+// `mark_warm(rep)`/`wait_warm(rep, until)` (the consumer has taken the warm-up messages) and
+// `finish(rep, stats)`/`wait_finished(rep, until)` (the consumer's count, end time and CPU). The
+// last message of a repetition carries the sequence number with its top bit set: "stop".
+inline constexpr std::uint64_t stream_stop_bit = std::uint64_t{1} << 63;
+
+std::uint64_t process_cpu_ns();  // getrusage(RUSAGE_SELF): user + system
+
+template <typename Endpoint>
+bool session::produce(Endpoint& ep, impl which) {
+  const std::size_t size = spec_.size;
+  std::uint64_t& seq = seq_[static_cast<int>(which)];
+  std::uint64_t& rep = rep_[static_cast<int>(which)];
+  ++rep;
+  std::byte* tx = tx_.data();
+  for (int i = 0; i < spec_.warmup; ++i, ++seq) {
+    put_seq(tx, size, seq);
+    if (!ep.send(tx, size)) {
+      report_failure(which, "producer send: " + ep.error());
+      return false;
+    }
+  }
+  if (!ep.wait_warm(rep, now_ns() + 10'000'000'000)) {
+    report_failure(which, "producer: the consumer did not take the warm-up messages within 10 s");
+    return false;
+  }
+  std::uint64_t cpu_start = process_cpu_ns();
+  std::uint64_t start = now_ns();
+  std::uint64_t stop_at = start + spec_.stream_ns;
+  std::uint64_t sent = 0;
+  // The clock is read every 64 messages: cheap against a message, fine-grained against the run.
+  for (bool last = false; !last; ++seq, ++sent) {
+    last = (sent & 63) == 63 && now_ns() >= stop_at;
+    put_seq(tx, size, last ? seq | stream_stop_bit : seq);
+    if (!ep.send(tx, size)) [[unlikely]] {
+      report_failure(which, "producer send: " + ep.error());
+      return false;
+    }
+  }
+  std::uint64_t cpu = process_cpu_ns() - cpu_start;
+  stream_stats theirs;
+  if (!ep.wait_finished(rep, now_ns() + 10'000'000'000, theirs)) {
+    report_failure(which, "producer: the consumer did not report within 10 s");
+    return false;
+  }
+  if (theirs.messages != sent) {
+    report_failure(which, "producer: sent " + std::to_string(sent) + " messages, the consumer "
+                          "took " + std::to_string(theirs.messages));
+    return false;
+  }
+  report(std::string("tput ") + impl_name(which) + " " + std::to_string(sent) + " " +
+         std::to_string(theirs.elapsed_ns > start ? theirs.elapsed_ns - start : 0) + " " +
+         std::to_string(cpu) + " " + std::to_string(theirs.consumer_cpu_ns));
+  return true;
+}
+
+template <typename Endpoint>
+bool session::consume(Endpoint& ep, impl which) {
+  const std::size_t size = spec_.size;
+  std::uint64_t& seq = seq_[static_cast<int>(which)];
+  std::uint64_t& rep = rep_[static_cast<int>(which)];
+  ++rep;
+  std::byte* rx = rx_.data();
+  auto take = [&](std::uint64_t& got_seq) {
+    auto got = ep.recv(rx, size);
+    if (got < 0) {
+      report_failure(which, "consumer recv: " + ep.error());
+      return false;
+    }
+    got_seq = get_seq(rx, size);
+    if (static_cast<std::size_t>(got) != size || (got_seq & ~stream_stop_bit) != seq) {
+      report_failure(which, "consumer: message " + std::to_string(seq) + ": expected " +
+                                std::to_string(size) + " bytes with sequence " +
+                                std::to_string(seq) + ", got " + std::to_string(got) +
+                                " bytes with sequence " +
+                                std::to_string(got_seq & ~stream_stop_bit));
+      return false;
+    }
+    return true;
+  };
+  std::uint64_t got_seq = 0;
+  for (int i = 0; i < spec_.warmup; ++i, ++seq)
+    if (!take(got_seq)) return false;
+  std::uint64_t cpu_start = process_cpu_ns();
+  ep.mark_warm(rep);
+  stream_stats mine;
+  do {
+    if (!take(got_seq)) [[unlikely]]
+      return false;
+    ++seq;
+    ++mine.messages;
+  } while ((got_seq & stream_stop_bit) == 0);
+  mine.elapsed_ns = now_ns();  // an absolute time: the producer subtracts its start
+  mine.consumer_cpu_ns = process_cpu_ns() - cpu_start;
+  ep.finish(rep, mine);
+  return true;
+}
+
 template <typename Raw, typename Ipcx>
 int session::run(Raw* raw, Ipcx* ipcx) {
   if (raw == nullptr && usable(impl::raw))
@@ -248,9 +368,9 @@ int session::run(Raw* raw, Ipcx* ipcx) {
       if (responder_ && round == 0) inject_fault(which);
       bool ok = false;
       if (which == impl::raw)
-        ok = responder_ ? respond(*raw, which) : initiate(*raw, which);
+        ok = play(*raw, which);
       else
-        ok = responder_ ? respond(*ipcx, which) : initiate(*ipcx, which);
+        ok = play(*ipcx, which);
       if (!ok) return 1;
     }
   }

@@ -327,6 +327,83 @@ TEST_F(BenchCommand, WrongSequenceNumberFailsTheRow) {
   }
 }
 
+TEST_F(BenchCommand, SharedMemoryRowsCarryKindModeAndTheirFieldsBesideTheLimits) {
+  // Short repetitions: the keys and the set of rows matter here, not the numbers.
+  ASSERT_EQ(run_bench({"--quick", "--only", "shm", "--reps", "1", "--round-trips", "200"}), 0)
+      << stdout_ << stderr_;
+  bool two_cpus = online_cpus() >= 2;
+  std::set<std::string> seen;
+  for (const auto& r : rows()) {
+    std::string kind = r.at("kind").string, mode = r.at("mode").string;
+    std::string mechanism = r.at("mechanism").string, impl = r.at("impl").string;
+    std::string placement = r.at("placement").string;
+    auto size = static_cast<long>(r.at("size").number);
+    std::string name = kind + " " + mechanism + " " + impl + " " + mode + " " +
+                       std::to_string(size) + " " + placement;
+    EXPECT_TRUE(seen.insert(name).second) << "two rows named " << name;
+    EXPECT_TRUE(kind == "latency" || kind == "throughput") << name;
+    EXPECT_TRUE(impl == "ipcx" || impl == "raw" || impl == "limit") << name;
+    if (impl == "ipcx" || impl == "raw") {
+      EXPECT_EQ(mechanism, "shm") << name;
+    }
+    if (impl == "ipcx") {
+      EXPECT_TRUE(mode == "spin" || mode == "blocking" || mode == "adaptive") << name;
+    }
+    if (impl == "raw") {
+      EXPECT_EQ(mode, "blocking") << name << ": the raw futex";
+    }
+    if (impl == "limit") {
+      EXPECT_TRUE(mechanism == "cacheline" || mechanism == "raw-ring" || mechanism == "memcpy")
+          << name;
+    }
+    if (mode == "spin" || mode == "adaptive") {
+      EXPECT_EQ(placement, "cross-core") << name;
+    }
+    bool measured = two_cpus || placement == "same-core";
+    if (!measured) {
+      EXPECT_EQ(r.at("status").string, "n/a") << name;
+      continue;
+    }
+    ASSERT_EQ(r.at("status").string, "ok")
+        << name << ": " << (r.has("note") ? r.at("note").string : "");
+    if (kind == "latency") {
+      EXPECT_GT(r.at("rtt_p50_ns").number, 0) << name;
+      EXPECT_LE(r.at("rtt_p50_ns").number, r.at("rtt_p99_ns").number) << name;
+      EXPECT_EQ(r.at("samples").number, 200) << name;
+    } else {
+      for (const char* key : {"msgs_per_s", "mb_per_s", "cpu_ns_per_msg"}) {
+        ASSERT_TRUE(r.has(key)) << name << " has no " << key;
+        EXPECT_GT(r.at(key).number, 0) << name << " " << key;
+      }
+      EXPECT_NEAR(r.at("mb_per_s").number, r.at("msgs_per_s").number * static_cast<double>(size) / 1e6,
+                  r.at("mb_per_s").number * 0.01)
+          << name;
+      EXPECT_EQ(r.at("rtt_p50_ns").kind, json::type::null) << name;
+      if (mechanism != "memcpy") {
+        EXPECT_GT(r.at("cpu_producer_ns_per_msg").number, 0) << name;
+        EXPECT_GT(r.at("cpu_consumer_ns_per_msg").number, 0) << name;
+      }
+    }
+    if (impl == "ipcx" && r.has("paired_with")) {
+      EXPECT_TRUE(r.has(kind == "latency" ? "ratio_p50" : "ratio_msgs")) << name;
+    }
+  }
+  for (const char* expected :
+       {"latency cacheline limit spin 64 cross-core", "latency raw-ring limit spin 64 cross-core",
+        "latency shm raw blocking 64 same-core", "latency shm ipcx spin 64 cross-core",
+        "latency shm ipcx adaptive 4096 cross-core", "latency shm ipcx blocking 4096 same-core",
+        "throughput raw-ring limit spin 65536 cross-core",
+        "throughput shm ipcx blocking 1048576 cross-core",
+        "throughput memcpy limit default 65536 same-core",
+        "throughput memcpy limit default 67108864 same-core"})
+    EXPECT_EQ(seen.count(expected), 1u) << expected;
+  EXPECT_EQ(seen.size(), 33u) << "latency: 2 sizes x (4 ipcx + 2 raw futex) + cacheline + 2 "
+                                 "raw-ring = 15; throughput: 4 sizes x (3 ipcx + raw-ring) + 2 "
+                                 "memcpy = 18";
+  EXPECT_NE(stdout_.find("shared memory: round-trip latency"), std::string::npos) << stdout_;
+  EXPECT_NE(stdout_.find("shared memory: one-way throughput"), std::string::npos) << stdout_;
+}
+
 TEST_F(BenchCommand, UnknownMechanismIsAUsageError) {
   EXPECT_EQ(run_bench({"--only", "pipe,carrier-pigeon"}, 10s), 2) << stderr_;
   EXPECT_NE(stderr_.find("carrier-pigeon"), std::string::npos) << stderr_;

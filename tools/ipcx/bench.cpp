@@ -5,11 +5,16 @@ namespace ipcx::cli {
 
 void add_bench(CLI::App& app) {
   auto* sub = app.add_subcommand(
-      "bench", "round-trip latency of every mechanism, ipcx vs raw system calls");
+      "bench",
+      "round-trip latency of every mechanism, ipcx vs raw system calls; shared-memory latency and "
+      "throughput against the machine's limits");
   sub->footer(
       "Two processes play ping-pong, pinned to two CPUs (cross-core) or both to one (same-core).\n"
       "Raw calls and ipcx alternate in repetitions; each column is the median over repetitions\n"
-      "of that repetition's percentile; ipcx/raw is the ratio of the p50s. See docs/bench.md.\n"
+      "of that repetition's percentile; ipcx/raw is the ratio of the p50s.\n"
+      "shm rows measure the ring in spin, blocking and adaptive modes beside the limits of the\n"
+      "same run (cache-line ping-pong, a raw spinning ring, a raw futex, memcpy), and one-way\n"
+      "throughput with CPU time per message. See docs/bench.md.\n"
       "Exit code 1 when any row failed (n/a rows, sizes the host refuses, do not count).");
   auto opts = std::make_shared<bench::options>();
   sub->add_flag("--quick", opts->quick, "a short run (under 30 s for every mechanism)");
