@@ -22,6 +22,7 @@
 
 namespace {
 
+using ipcx::test::stdout_to;
 using ipcx::test::child_process;
 using ipcx::test::scratch;
 using ipcx::test::spawn_options;
@@ -114,12 +115,6 @@ spawn_options stdin_from(int fd) {
   o.stdin_fd = fd;
   return o;
 }
-spawn_options stdout_to(int fd) {
-  spawn_options o;
-  o.stdout_fd = fd;
-  return o;
-}
-
 class CliTest : public ipcx::test::ipc_test {};
 
 // ---- every address form, end to end ---------------------------------------------------------

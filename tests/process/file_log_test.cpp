@@ -24,6 +24,9 @@
 
 namespace {
 
+using ipcx::test::as_nobody;
+using ipcx::test::pipe_pair;
+using ipcx::test::stdout_to;
 using namespace std::chrono_literals;
 using ipcx::channel;
 using ipcx::errc;
@@ -97,41 +100,6 @@ spawn_options stdin_from(int fd) {
   options.stdin_fd = fd;
   return options;
 }
-spawn_options stdout_to(int fd) {
-  spawn_options options;
-  options.stdout_fd = fd;
-  return options;
-}
-spawn_options as_nobody() {
-  spawn_options options;
-  options.as_nobody = true;
-  return options;
-}
-
-struct pipe_pair {
-  int read = -1;
-  int write = -1;
-  pipe_pair() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) == 0) {
-      read = fds[0];
-      write = fds[1];
-    }
-  }
-  ~pipe_pair() {
-    close_read();
-    close_write();
-  }
-  void close_read() {
-    if (read >= 0) ::close(read);
-    read = -1;
-  }
-  void close_write() {
-    if (write >= 0) ::close(write);
-    write = -1;
-  }
-};
-
 int report(const ipcx::error& e, int code) {
   std::fprintf(stderr, "%s\n", e.message().c_str());
   return code;

@@ -20,6 +20,7 @@
 
 namespace {
 
+using ipcx::test::as_nobody;
 using namespace std::chrono_literals;
 using ipcx::channel;
 using ipcx::errc;
@@ -51,10 +52,6 @@ bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds tim
     std::this_thread::sleep_for(1ms);
   }
   return false;
-}
-
-ipcx::test::spawn_options as_nobody() {
-  return {.as_nobody = true, .stdin_fd = -1, .stdout_fd = -1, .inherit = {}};
 }
 
 int report(const char* what, const ipcx::error& e) {

@@ -21,6 +21,7 @@
 
 namespace {
 
+using ipcx::test::as_nobody;
 using namespace std::chrono_literals;
 using ipcx::errc;
 using ipcx::semaphore;
@@ -38,12 +39,6 @@ constexpr std::size_t kSegmentSize = 4096;
 int report(const char* what, const ipcx::error& e) {
   std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
   return 1;
-}
-
-spawn_options as_nobody() {
-  spawn_options options;
-  options.as_nobody = true;
-  return options;
 }
 
 std::span<std::byte> at(const shared_memory& seg, std::size_t offset) {

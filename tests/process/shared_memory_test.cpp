@@ -24,6 +24,7 @@
 
 namespace {
 
+using ipcx::test::as_nobody;
 using namespace std::chrono_literals;
 using ipcx::errc;
 using ipcx::shared_memory;
@@ -50,12 +51,6 @@ void put(std::span<std::byte> bytes, std::size_t offset, const std::string& s) {
 
 std::string get(std::span<const std::byte> bytes, std::size_t offset, std::size_t size) {
   return std::string(reinterpret_cast<const char*>(bytes.data()) + offset, size);
-}
-
-spawn_options as_nobody() {
-  spawn_options options;
-  options.as_nobody = true;
-  return options;
 }
 
 spawn_options inheriting(int fd) {

@@ -24,6 +24,8 @@
 
 namespace {
 
+using ipcx::test::as_nobody;
+using ipcx::test::pipe_pair;
 using namespace std::chrono_literals;
 using ipcx::channel;
 using ipcx::errc;
@@ -58,28 +60,6 @@ spawn_options stdin_from(int fd, bool as_nobody = false) {
   options.as_nobody = as_nobody;
   return options;
 }
-spawn_options as_nobody() {
-  spawn_options options;
-  options.as_nobody = true;
-  return options;
-}
-
-struct pipe_pair {
-  int read = -1;
-  int write = -1;
-  pipe_pair() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) == 0) {
-      read = fds[0];
-      write = fds[1];
-    }
-  }
-  ~pipe_pair() {
-    if (read >= 0) ::close(read);
-    if (write >= 0) ::close(write);
-  }
-};
-
 // Waits up to `timeout` for a byte (or EOF) on stdin: the parent's go-ahead.
 bool wait_for_go(std::chrono::milliseconds timeout = 10s) {
   pollfd p{.fd = 0, .events = POLLIN, .revents = 0};

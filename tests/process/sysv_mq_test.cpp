@@ -22,6 +22,7 @@
 
 namespace {
 
+using ipcx::test::as_nobody;
 using namespace std::chrono_literals;
 using ipcx::channel;
 using ipcx::errc;
@@ -36,10 +37,6 @@ long host_limit(const char* path) {
   long value = -1;
   in >> value;
   return value;
-}
-
-ipcx::test::spawn_options as_nobody() {
-  return {.as_nobody = true, .stdin_fd = -1, .stdout_fd = -1, .inherit = {}};
 }
 
 // True once `pid` sleeps in system call `number` (read from /proc/PID/syscall), so a test can act

@@ -224,6 +224,26 @@ void child_process::kill(int signal) {
 std::string child_process::stderr_text() const { return read_memfd(stderr_fd_); }
 std::string child_process::stdout_text() const { return read_memfd(stdout_fd_); }
 
+pipe_pair::pipe_pair() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) == 0) {
+    read = fds[0];
+    write = fds[1];
+  }
+}
+pipe_pair::~pipe_pair() {
+  close_read();
+  close_write();
+}
+void pipe_pair::close_read() {
+  if (read >= 0) ::close(read);
+  read = -1;
+}
+void pipe_pair::close_write() {
+  if (write >= 0) ::close(write);
+  write = -1;
+}
+
 std::string built_program(const std::string& name) {
   auto self = self_path();  // test binaries are built into the same bin/ as the programs
   return self.substr(0, self.rfind('/') + 1) + name;

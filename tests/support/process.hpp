@@ -52,6 +52,22 @@ struct spawn_options {
   std::vector<int> inherit = {};  // descriptors kept open across exec (close-on-exec cleared)
 };
 
+// Spawn options for the common cases.
+inline spawn_options as_nobody() { return {.as_nobody = true}; }
+inline spawn_options stdout_to(int fd) { return {.stdout_fd = fd}; }
+
+// A close-on-exec pipe owned by a test; either end can be closed early.
+struct pipe_pair {
+  int read = -1;
+  int write = -1;
+  pipe_pair();
+  ~pipe_pair();
+  pipe_pair(const pipe_pair&) = delete;
+  pipe_pair& operator=(const pipe_pair&) = delete;
+  void close_read();
+  void close_write();
+};
+
 class child_process {
  public:
   // This test binary, re-executed as helper `name`.
