@@ -4,13 +4,20 @@ PACKAGES := cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev libbenchm
             procps util-linux
 JOBS ?= $(shell nproc)
 
-.PHONY: run test deps release dev clean
+.PHONY: run test deps release dev tsan-ring clean
 
 run: release
 	./build/release/bin/ipcx bench --quick
 
-test: dev
+# The ring's tests also run under ThreadSanitizer (first, so ctest's summary closes the output).
+test: dev tsan-ring
 	cd build/dev && ctest --output-on-failure -j $(JOBS) --timeout 180
+
+tsan-ring: deps
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS) --target ring_layout_test ring_test
+	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/bin/ring_layout_test --gtest_brief=1
+	TSAN_OPTIONS=halt_on_error=1 ./build/tsan/bin/ring_test --gtest_brief=1
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
