@@ -19,12 +19,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "core/syscall.hpp"
 #include "ring/layout.hpp"
 #include "sync/futex.hpp"
+#include "sync/periodic_wake.hpp"
 
 namespace ipcx {
 namespace L = detail::ring_layout;
@@ -441,6 +443,7 @@ ring::ring(ring&& other) noexcept
       pending_(std::exchange(other.pending_, false)),
       eventfd_(std::move(other.eventfd_)),
       peers_(std::move(other.peers_)),
+      patrol_(std::move(other.patrol_)),
       name_(std::move(other.name_)) {}
 
 ring& ring::operator=(ring&& other) noexcept {
@@ -466,6 +469,7 @@ ring& ring::operator=(ring&& other) noexcept {
     pending_ = std::exchange(other.pending_, false);
     eventfd_ = std::move(other.eventfd_);
     peers_ = std::move(other.peers_);
+    patrol_ = std::move(other.patrol_);
     name_ = std::move(other.name_);
   }
   return *this;
@@ -496,6 +500,7 @@ void ring::detach() noexcept {
   std::uint64_t mine = owner_;
   if (slot != nullptr && mine != 0)
     slot->owner.compare_exchange_strong(mine, 0, std::memory_order_acq_rel);
+  patrol_.reset();  // before the segment can be unmapped
   header_ = nullptr;
 }
 
@@ -610,8 +615,16 @@ result<void> ring::wait(Ready&& ready, deadline until, const char* operation) {
     if ((i & 255) == 0)
       if (auto ok = tick(); !ok) return ok;
   }
-  if (next_check == clock::time_point{})
-    if (auto ok = tick(); !ok) return ok;
+  // Sleeping. A sleep without a deadline is untimed: the process's patrol, with which this side's
+  // word stays registered from its first such sleep until detach, wakes it now and then (see
+  // periodic_wake.hpp for why not a timer), and each such wake-up, one that left the word
+  // unchanged, looks at the indices and the peer. A timed sleep runs tick() before it first sleeps
+  // and after each wake-up that left the word unchanged. A real wake-up goes straight to ready(),
+  // which validates what it reads.
+  if (until.is_never() && (!patrol_ || !patrol_->active()))
+    patrol_ = std::make_unique<detail::periodic_wake>(word);
+  const bool untimed = until.is_never() && patrol_->active();
+  bool check = !untimed && next_check == clock::time_point{};
   for (bool first = true;; first = false) {
     std::uint32_t seen = word.load(std::memory_order_acquire);
     if (sleep_ == sleep_mode::membarrier) {
@@ -630,10 +643,19 @@ result<void> ring::wait(Ready&& ready, deadline until, const char* operation) {
       if (single_waiter) flag.store(0, std::memory_order_relaxed);
       return {};
     }
-    if (auto ok = tick(); !ok) return ok;
-    auto woke = detail::futex_wait(word, seen, deadline::at(std::min(until_when, next_check)));
+    if (check)
+      if (auto ok = tick(); !ok) return ok;
+    auto woke = detail::futex_wait(
+        word, seen, untimed ? deadline::never() : deadline::at(std::min(until_when, next_check)));
     if (!woke) return std::unexpected(woke.error());
-    if (auto ok = check_indices(operation); !ok) return ok;
+    if (word.load(std::memory_order_relaxed) != seen) {
+      check = false;
+    } else if (untimed) {
+      if (auto ok = check_indices(operation); !ok) return ok;
+      if (auto ok = check_peer_for(operation); !ok) return ok;
+    } else {
+      check = true;
+    }
   }
 }
 
@@ -923,7 +945,13 @@ result<bool> ring::try_send(std::span<const std::byte> message) {
 // Whether a record (data or skip) is ready at position_: its word is no longer 0. The load is
 // seq_cst: it is the consumer side of the sleep handshake.
 result<bool> ring::data_ready(const char* /*operation*/) {
-  return word_at(data_, position_ & (capacity_ - 1)).load(std::memory_order_seq_cst) != 0;
+  const std::uint64_t offset = position_ & (capacity_ - 1);
+  // Prefetching the line after the word's keeps a copy of it in flight while waiting: the
+  // producer fills that line before it stores the word, and the payload's tail then arrives
+  // alongside the word instead of one cache-line transfer after it (a 64-byte message and its word
+  // span two lines). A prefetch, not a load: it reads nothing the language could call a race.
+  __builtin_prefetch(data_ + (((offset | (L::cache_line - 1)) + 1) & (capacity_ - 1)));
+  return word_at(data_, offset).load(std::memory_order_seq_cst) != 0;
 }
 
 // The slow-path look at the other side's index and the fixed header fields, made every 256 pauses

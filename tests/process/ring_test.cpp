@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -103,16 +104,18 @@ std::string verify(std::span<const std::byte> in, std::vector<std::uint64_t>& ne
   return {};
 }
 
-// Sends `count` messages as producer `id`, half by send() and half by borrow()/publish().
-ipcx::result<void> produce(ring& tx, std::uint32_t id, std::uint64_t count) {
+// Sends `count` messages as producer `id`, half by send() and half by borrow()/publish(), each
+// within 10 s, or with no deadline when `untimed`.
+ipcx::result<void> produce(ring& tx, std::uint32_t id, std::uint64_t count, bool untimed = false) {
   std::vector<std::byte> buffer(tx.max_message());
   for (std::uint64_t s = 0; s < count; ++s) {
     std::size_t size = size_for(id, s, tx.max_message());
+    const ipcx::deadline until = untimed ? ipcx::deadline::never() : ipcx::deadline(10s);
     if (s % 2 == 0) {
       fill(std::span(buffer.data(), size), id, s);
-      if (auto ok = tx.send(std::span(buffer.data(), size), 10s); !ok) return ok;
+      if (auto ok = tx.send(std::span(buffer.data(), size), until); !ok) return ok;
     } else {
-      auto out = tx.borrow(size, 10s);
+      auto out = tx.borrow(size, until);
       if (!out) return std::unexpected(out.error());
       fill(*out, id, s);
       if (auto ok = tx.publish(); !ok) return ok;
@@ -204,6 +207,34 @@ IPCX_HELPER(ring_consume_forever) {
   return 1;
 }
 
+// args: fd, spin. Receives with no deadline (the untimed sleep) until an error, which it prints;
+// exits 0 when that error is peer_dead.
+IPCX_HELPER(ring_receive_until_error) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto rx = ring::attach(region.bytes(), ring_role::consumer,
+                         {.spin = static_cast<std::uint32_t>(std::stoul(args[1]))});
+  if (!rx) return report("attach", rx.error());
+  std::vector<std::byte> buffer(rx->max_message());
+  ipcx::test::ready();
+  ipcx::result<std::size_t> got = 0;
+  while (got) got = rx->recv(buffer);
+  std::fprintf(stderr, "%s\n", got.error().message().c_str());
+  return got.error() == errc::peer_dead ? 0 : 1;
+}
+
+// args: fd, spin. Sends with no deadline until an error, which it prints; exits 0 when that error
+// is peer_dead.
+IPCX_HELPER(ring_send_until_error) {
+  auto region = shared_region::map(std::stoi(args[0]));
+  auto tx = ring::attach(region.bytes(), ring_role::producer,
+                         {.spin = static_cast<std::uint32_t>(std::stoul(args[1]))});
+  if (!tx) return report("attach", tx.error());
+  ipcx::test::ready();
+  auto sent = produce(*tx, 0, ~std::uint64_t{0}, true);
+  std::fprintf(stderr, "%s\n", sent.error().message().c_str());
+  return sent.error() == errc::peer_dead ? 0 : 1;
+}
+
 // args: fd. A multi-producer that borrows a record and never publishes it.
 IPCX_HELPER(ring_borrow_and_hang) {
   auto region = shared_region::map(std::stoi(args[0]));
@@ -254,13 +285,19 @@ IPCX_HELPER(ring_zero_copy_writer) {
   return 0;
 }
 
-// args: fd, wait ms. An adaptive consumer that waits on an empty ring until its deadline.
+// args: fd, wait ms or "never". An adaptive consumer that waits on an empty ring until its
+// deadline, or until it is killed.
 IPCX_HELPER(ring_idle_receiver) {
   auto region = shared_region::map(std::stoi(args[0]));
   auto rx = ring::attach(region.bytes(), ring_role::consumer);
   if (!rx) return report("attach", rx.error());
   std::vector<std::byte> buffer(rx->max_message());
   ipcx::test::ready();
+  if (args[1] == "never") {
+    auto got = rx->recv(buffer);
+    if (got) std::fprintf(stderr, "a message came to an idle ring\n");
+    return got ? 1 : report("recv", got.error());
+  }
   auto got = rx->recv(buffer, std::chrono::milliseconds(std::stoi(args[1])));
   return !got && got.error() == errc::timed_out ? 0 : 3;
 }
@@ -279,18 +316,20 @@ IPCX_HELPER(ring_blocking_receiver) {
   return 0;
 }
 
-// args: fd, count, spin. Receives `count` messages that each carry their send time (steady clock,
-// shared by all processes) and fails if one took longer than 50 ms to wake it: a lost wake-up
-// would show as the 100 ms peer-check period.
+// args: fd, count, spin, "never" or "5s". Receives `count` messages that each carry their send
+// time (steady clock, shared by all processes) and fails if one took longer than 50 ms to wake it:
+// a lost wake-up would show as the 100 ms peer-check period or the 250 ms patrol period.
 IPCX_HELPER(ring_timed_receiver) {
   auto region = shared_region::map(std::stoi(args[0]));
   auto rx = ring::attach(region.bytes(), ring_role::consumer,
                          {.spin = static_cast<std::uint32_t>(std::stoul(args[2]))});
   if (!rx) return report("attach", rx.error());
+  // "never": the untimed sleep, where a lost wake-up would show as the patrol's period.
+  const ipcx::deadline until = args[3] == "never" ? ipcx::deadline::never() : ipcx::deadline(5s);
   ipcx::test::ready();
   std::vector<std::byte> buffer(rx->max_message());
   for (int i = 0, n = std::stoi(args[1]); i < n; ++i) {
-    auto got = rx->recv(buffer, 5s);
+    auto got = rx->recv(buffer, until);
     if (!got) return report("recv", got.error());
     steady::rep sent = 0;
     std::memcpy(&sent, buffer.data(), sizeof sent);
@@ -426,6 +465,38 @@ TEST_F(Ring, ProducerGetsPeerDeadWithinOneSecondOfItsConsumerBeingKilled) {
   EXPECT_EQ(child.wait_exit(), 128 + SIGKILL);
 }
 
+// Without a deadline a side sleeps untimed and relies on the process's patrol for its peer
+// checks: both sides in child processes, the survivor blocking with no deadline at all.
+TEST_F(Ring, SideSleepingWithoutADeadlineGetsPeerDeadWithinOneSecond) {
+  struct pairing {
+    const char* survivor;
+    const char* victim;
+  };
+  for (auto [survivor_helper, victim_helper] :
+       {pairing{"ring_receive_until_error", "ring_produce_forever"},
+        pairing{"ring_send_until_error", "ring_consume_forever"}}) {
+    for (const char* spin : {"0", "256"}) {
+      SCOPED_TRACE(std::string(survivor_helper) + ", spin " + spin);
+      // Formats the ring, then leaves both places to the children.
+      make(ring_role::producer, 1 << 12, 1000);
+      auto victim = child_process::helper(victim_helper, {fd_arg()}, pass_region());
+      ASSERT_TRUE(victim.wait_ready());
+      auto survivor = child_process::helper(survivor_helper, {fd_arg(), spin}, pass_region());
+      ASSERT_TRUE(survivor.wait_ready());
+      std::this_thread::sleep_for(100ms);  // mid-stream
+      victim.kill(SIGKILL);
+      auto killed = steady::now();
+      // Timed to the survivor's report, not its exit (ThreadSanitizer sleeps a second at exit).
+      EXPECT_TRUE(survivor.wait_stderr_contains("died", 3s));
+      EXPECT_LT(steady::now() - killed, 1s);
+      EXPECT_EQ(survivor.wait_exit(), 0) << survivor.stderr_text();
+      EXPECT_NE(survivor.stderr_text().find(std::to_string(victim.pid())), std::string::npos)
+          << survivor.stderr_text();
+      EXPECT_EQ(victim.wait_exit(), 128 + SIGKILL);
+    }
+  }
+}
+
 TEST_F(Ring, ConsumerGetsPeerDeadWhenAProducerDiesHoldingAnUnpublishedRecord) {
   auto rx = make(ring_role::consumer, 1 << 12, 1000, ring_producers::multi);
   auto child = child_process::helper("ring_borrow_and_hang", {fd_arg()}, pass_region());
@@ -544,31 +615,46 @@ TEST_F(Ring, ZeroCopyRecordsWrittenInPlaceAreReadInPlaceByTheOtherProcess) {
 // --- waiting -------------------------------------------------------------------------------------
 
 // CPU time a thread has run, in ns (the first field of schedstat), or -1.
+// CPU time of every thread of `pid` (the patrol thread included), from /proc/PID/task/*/schedstat.
 long long cpu_ns(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/schedstat");
-  long long ns = -1;
-  in >> ns;
-  return ns;
+  std::error_code ec;
+  long long total = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    long long ns = 0;
+    if (!(in >> ns)) return -1;
+    total += ns;
+  }
+  return ec ? -1 : total;
 }
 
 TEST_F(Ring, IdleAdaptiveReceiverSleepingInTheFutexUsesAlmostNoCpu) {
-  { auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 2048); }
-  auto child = child_process::helper("ring_idle_receiver", {fd_arg(), "500"}, pass_region());
-  ASSERT_TRUE(child.wait_ready());
-  // Measured after the spin budget, from the moment it sleeps in the futex: the wake-ups every
-  // 100 ms to look at the peer are all it should cost.
-  ASSERT_TRUE(wait_until_blocked_in(child.pid(), SYS_futex, 2s));
-  long long before = cpu_ns(child.pid());
-  auto t0 = steady::now();
-  std::this_thread::sleep_for(300ms);
-  long long after = cpu_ns(child.pid());
-  auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - t0).count();
-  ASSERT_GE(before, 0) << "no /proc/PID/schedstat";
-  double share = 100.0 * static_cast<double>(after - before) / static_cast<double>(wall);
-  std::printf("idle receiver: %lld us of CPU over %lld us (%.3f%% of a core)\n",
-              (after - before) / 1000, static_cast<long long>(wall / 1000), share);
-  EXPECT_LT(share, 0.5) << "far below 1% of a core";
-  EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+  // With a deadline (timed sleeps, checks every 100 ms) and without (untimed, the patrol thread
+  // wakes it every 250 ms): measured over a second, after the spin budget.
+  for (const char* wait_ms : {"1500", "never"}) {
+    SCOPED_TRACE(wait_ms);
+    { auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 2048); }
+    auto child = child_process::helper("ring_idle_receiver", {fd_arg(), wait_ms}, pass_region());
+    ASSERT_TRUE(child.wait_ready());
+    ASSERT_TRUE(wait_until_blocked_in(child.pid(), SYS_futex, 2s));
+    long long before = cpu_ns(child.pid());
+    auto t0 = steady::now();
+    std::this_thread::sleep_for(1s);
+    long long after = cpu_ns(child.pid());
+    auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - t0).count();
+    ASSERT_GE(before, 0) << "no /proc/PID/task/*/schedstat";
+    double share = 100.0 * static_cast<double>(after - before) / static_cast<double>(wall);
+    std::printf("idle receiver (%s): %lld us of CPU over %lld us (%.3f%% of a core)\n", wait_ms,
+                (after - before) / 1000, static_cast<long long>(wall / 1000), share);
+    EXPECT_LT(share, 0.5) << "far below 1% of a core";
+    if (std::string(wait_ms) == "never") {
+      child.kill(SIGKILL);
+      EXPECT_EQ(child.wait_exit(), 128 + SIGKILL);
+    } else {
+      EXPECT_EQ(child.wait_exit(), 0) << child.stderr_text();
+    }
+  }
 }
 
 TEST_F(Ring, ReceiverThatNeverSpinsIsWokenFromTheFutexForEachMessage) {
@@ -592,16 +678,21 @@ std::span<const std::byte> now_message(steady::rep& storage) {
 
 TEST_F(Ring, AdaptiveReceiverAsleepInAnotherProcessIsWokenByEachMessage) {
   // spin 16: asleep almost at once, through the membarrier handshake; spin 0: the fenced one.
+  // Both with a deadline (a timed sleep) and without (untimed, the patrol's).
   for (const char* spin : {"16", "0"}) {
-    auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 16);
-    auto child = child_process::helper("ring_timed_receiver", {fd_arg(), "8", spin}, pass_region());
-    ASSERT_TRUE(child.wait_ready());
-    for (int i = 0; i < 8; ++i) {
-      ASSERT_TRUE(wait_until_blocked_in(child.pid(), SYS_futex, 2s)) << "message " << i;
-      steady::rep stamp;
-      ASSERT_TRUE(tx.send(now_message(stamp), 1s));
+    for (const char* until : {"5s", "never"}) {
+      auto tx = make(ring_role::producer, 1 << 12, 1000, ring_producers::single, 16);
+      auto child =
+          child_process::helper("ring_timed_receiver", {fd_arg(), "8", spin, until}, pass_region());
+      ASSERT_TRUE(child.wait_ready());
+      for (int i = 0; i < 8; ++i) {
+        ASSERT_TRUE(wait_until_blocked_in(child.pid(), SYS_futex, 2s)) << "message " << i;
+        steady::rep stamp;
+        ASSERT_TRUE(tx.send(now_message(stamp), 1s));
+      }
+      EXPECT_EQ(child.wait_exit(), 0)
+          << "spin " << spin << ", " << until << ": " << child.stderr_text();
     }
-    EXPECT_EQ(child.wait_exit(), 0) << "spin " << spin << ": " << child.stderr_text();
   }
 }
 
