@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "mechanisms.hpp"
+#include "peers.hpp"
 #include "row.hpp"
 #include "runner.hpp"
 #include "shm.hpp"
@@ -43,33 +44,18 @@ constexpr shm_defaults quick_shm{5, 5000, 2, 100'000'000, 200'000'000};
 constexpr shm_defaults full_shm{11, 20000, 5, 400'000'000, 1'000'000'000};
 
 // Which limit is measured beside each ipcx shm row (in the session's "raw" slot, alternating with
-// it). The rest are compared, in the table, with the limit rows of the same run.
-struct shm_case {
-  const char* kind;
-  const char* mode;
-  std::size_t size;
-  const char* limit;  // "" for none
-};
-constexpr shm_case shm_cases[] = {
-    {"latency", "spin", 64, "cacheline"},
-    {"latency", "adaptive", 64, "raw-ring"},
-    {"latency", "blocking", 64, "futex"},
-    {"latency", "spin", 4096, "raw-ring"},
-    {"latency", "adaptive", 4096, ""},
-    {"latency", "blocking", 4096, "futex"},
-    {"throughput", "spin", 64, "raw-ring"},
-    {"throughput", "adaptive", 64, ""},
-    {"throughput", "blocking", 64, ""},
-    {"throughput", "spin", 4096, "raw-ring"},
-    {"throughput", "adaptive", 4096, ""},
-    {"throughput", "blocking", 4096, ""},
-    {"throughput", "spin", 65536, "raw-ring"},
-    {"throughput", "adaptive", 65536, ""},
-    {"throughput", "blocking", 65536, ""},
-    {"throughput", "spin", 1 << 20, "raw-ring"},
-    {"throughput", "adaptive", 1 << 20, ""},
-    {"throughput", "blocking", 1 << 20, ""},
-};
+// it): the cache line beside the spinning 64 B round trip, the raw spinning ring beside the other
+// spinning rows and the adaptive 64 B one, the raw futex beside blocking round trips. The rest are
+// compared, in the table, with the limit rows of the same run.
+const char* shm_limit(bool latency, std::string_view mode, std::size_t size) {
+  if (latency && mode == "blocking") return "futex";
+  if (latency && mode == "spin" && size == 64) return "cacheline";
+  if (mode == "spin" || (latency && mode == "adaptive" && size == 64)) return "raw-ring";
+  return "";
+}
+
+constexpr std::size_t default_latency_sizes[] = {64, 4096};
+constexpr std::size_t default_throughput_sizes[] = {64, 4096, 64 << 10, 1 << 20};
 
 void shm_cleanup(const case_spec&) {}  // anonymous shared mappings: nothing named to remove
 
@@ -87,15 +73,53 @@ void relabel_shm(const case_spec& spec, row& raw, row& ipcx) {
   }
 }
 
+// A peer case reports the peer in the "raw" slot.
+void relabel_peer(const peer_entry& peer, row& theirs, row& ipcx) {
+  theirs.impl = std::string(peer.name);
+  theirs.mechanism = "shm";
+  theirs.mode = std::string(peer.mode);
+  ipcx.paired_with = std::string(peer.name);
+}
+
 // The file logs grow by every message (nothing truncates a log): bound what a full run writes.
 constexpr int file_round_trip_cap = 4000;
 
 const mode_defaults& mode_defaults_for(bool quick) { return quick ? quick_mode : full_mode; }
 
-const mechanism_entry& shm_entry() {
-  static const mechanism_entry entry{"shm", {64, 4096}, shm_main, shm_cleanup};
-  return entry;
+// Repetitions, round trips and stream time of a shared-memory or peer case. `blocking`: a side
+// sleeps, so a round trip costs a wake-up (tens of microseconds across cores) rather than well
+// under a microsecond.
+void set_shm_counts(case_spec& spec, const options& opts, bool latency, bool blocking) {
+  const shm_defaults& shm_mode = opts.quick ? quick_shm : full_shm;
+  const mode_defaults& mode = mode_defaults_for(opts.quick);
+  if (!latency) {
+    spec.reps = opts.reps > 0 ? opts.reps : shm_mode.stream_reps;
+    spec.stream_ns = opts.duration_s > 0 ? static_cast<std::uint64_t>(opts.duration_s * 1e9)
+                                         : shm_mode.stream_ns;
+    spec.round_trips = 1;  // sizes the orchestrator's per-repetition limit only
+    // Untimed messages first (page faults, caches): about 64 MiB at most.
+    spec.warmup = static_cast<int>(std::min<std::size_t>(1000, (64u << 20) / spec.size));
+    return;
+  }
+  spec.reps = opts.reps > 0    ? opts.reps
+              : !blocking      ? shm_mode.spin_reps
+              : spec.same_core ? mode.same_core_reps
+                               : mode.cross_core_reps;
+  spec.round_trips = opts.round_trips > 0 ? opts.round_trips
+                     : !blocking          ? shm_mode.spin_round_trips
+                     : spec.same_core     ? mode.same_core_round_trips
+                                          : mode.cross_core_round_trips;
+  spec.warmup = std::max(50, spec.round_trips / 10);
 }
+
+// One case of the run: its spec, what runs it, what removes its objects, and its peer library.
+struct bench_case {
+  case_spec spec;
+  mechanism_main body;
+  void (*cleanup)(const case_spec&);
+  const peer_entry* peer = nullptr;
+  std::string not_available;  // non-empty: not run, both rows n/a for this reason
+};
 
 std::vector<int> usable_cpus() {
   cpu_set_t set;
@@ -109,6 +133,8 @@ std::vector<int> usable_cpus() {
 
 row not_measured(const case_spec& spec, const char* which, row_status status, std::string note) {
   row r;
+  r.kind = spec.kind;
+  r.mode = spec.mode;
   r.mechanism = spec.mechanism;
   r.impl = which;
   r.size = spec.size;
@@ -125,6 +151,7 @@ const std::vector<std::string>& mechanism_names() {
     std::vector<std::string> out;
     for (const auto& m : mechanisms()) out.emplace_back(m.name);
     out.emplace_back("shm");
+    for (const auto& p : peers()) out.emplace_back(p.name);
     return out;
   }();
   return names;
@@ -132,6 +159,11 @@ const std::vector<std::string>& mechanism_names() {
 
 int run(const options& opts) {
   const mode_defaults& mode = opts.quick ? quick_mode : full_mode;
+  std::vector<std::size_t> latency_sizes(std::begin(default_latency_sizes),
+                                         std::end(default_latency_sizes));
+  std::vector<std::size_t> throughput_sizes(std::begin(default_throughput_sizes),
+                                            std::end(default_throughput_sizes));
+  if (!opts.sizes.empty()) latency_sizes = throughput_sizes = opts.sizes;
   std::vector<int> cpus = usable_cpus();
   if (cpus.empty()) cpus.push_back(0);
 
@@ -139,14 +171,14 @@ int run(const options& opts) {
   if (opts.placement.empty() || opts.placement == "cross-core") placements.push_back(false);
   if (opts.placement.empty() || opts.placement == "same-core") placements.push_back(true);
 
-  std::vector<std::pair<case_spec, const mechanism_entry*>> cases;
+  std::vector<bench_case> cases;
   int index = 0;
   long key_base = 0x49420000L + (static_cast<long>(::getpid()) & 0xffff) * 4;
   for (const auto& m : mechanisms()) {
     if (!opts.only.empty() &&
         std::find(opts.only.begin(), opts.only.end(), m.name) == opts.only.end())
       continue;
-    for (std::size_t size : m.sizes) {
+    for (std::size_t size : opts.sizes.empty() || m.max_size < 8 ? m.sizes : opts.sizes) {
       for (bool same_core : placements) {
         case_spec spec;
         spec.mechanism = std::string(m.name);
@@ -154,18 +186,48 @@ int run(const options& opts) {
         spec.same_core = same_core;
         spec.cpu_initiator = cpus[0];
         spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
-        spec.reps = opts.reps > 0 ? opts.reps : same_core ? mode.same_core_reps : mode.cross_core_reps;
+        spec.reps = opts.reps > 0 ? opts.reps
+                    : same_core   ? mode.same_core_reps
+                                  : mode.cross_core_reps;
         spec.round_trips = opts.round_trips > 0 ? opts.round_trips
-                           : same_core           ? mode.same_core_round_trips
-                                                 : mode.cross_core_round_trips;
+                           : same_core          ? mode.same_core_round_trips
+                                                : mode.cross_core_round_trips;
         if (m.name == "file" && opts.round_trips == 0)
           spec.round_trips = std::min(spec.round_trips, file_round_trip_cap);
         spec.warmup = std::max(50, spec.round_trips / 10);
         spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
         spec.sysv_key_base = key_base;
         spec.sched = opts.sched;
-        cases.emplace_back(std::move(spec), &m);
+        std::string na = size > m.max_size ? std::string(m.name) + " carries at most " +
+                                                 std::to_string(m.max_size) + " bytes here"
+                                           : "";
+        cases.push_back({std::move(spec), m.body, m.cleanup, nullptr, std::move(na)});
       }
+    }
+    // One-way throughput, the same endpoints streaming. --quick: cross-core only (the time
+    // budget); a full run measures both placements.
+    for (std::size_t size : throughput_sizes) {
+      for (bool same_core : placements) {
+        if (same_core && opts.quick) continue;
+        case_spec spec;
+        spec.mechanism = std::string(m.name);
+        spec.kind = "throughput";
+        spec.size = m.max_size < 8 ? m.max_size : size;  // signal: its one size
+        spec.same_core = same_core;
+        spec.cpu_initiator = cpus[0];
+        spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
+        set_shm_counts(spec, opts, false, true);
+        spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
+        spec.sysv_key_base = key_base;
+        spec.sched = opts.sched;
+        std::string na = m.no_stream != nullptr ? m.no_stream
+                         : spec.size > m.max_size    ? std::string(m.name) + " carries at most " +
+                                                   std::to_string(m.max_size) + " bytes here"
+                                             : "";
+        cases.push_back({std::move(spec), m.body, m.cleanup, nullptr, std::move(na)});
+        if (m.max_size < 8) break;
+      }
+      if (m.max_size < 8 || m.no_stream != nullptr) break;  // one n/a row says it
     }
   }
 
@@ -176,46 +238,72 @@ int run(const options& opts) {
       opts.only.empty() || std::find(opts.only.begin(), opts.only.end(), "shm") != opts.only.end();
   const shm_defaults& shm_mode = opts.quick ? quick_shm : full_shm;
   if (want_shm) {
-    for (const auto& c : shm_cases) {
-      std::string wait = c.mode;
-      bool latency = std::string_view(c.kind) == "latency";
-      for (bool same_core : placements) {
-        if (same_core && (!latency || wait != "blocking")) continue;
-        case_spec spec;
-        spec.mechanism = "shm";
-        spec.kind = c.kind;
-        spec.mode = wait;
-        spec.limit = c.limit;
-        spec.size = c.size;
-        spec.same_core = same_core;
-        spec.cpu_initiator = cpus[0];
-        spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
-        if (!latency) {
-          spec.reps = opts.reps > 0 ? opts.reps : shm_mode.stream_reps;
-          spec.stream_ns = shm_mode.stream_ns;
-          spec.round_trips = 1;  // sizes the orchestrator's per-repetition limit only
-          // Untimed messages first (page faults, caches): about 64 MiB at most.
-          spec.warmup = static_cast<int>(std::min<std::size_t>(1000, (64u << 20) / c.size));
-        } else {
-          bool spinning = wait != "blocking";
-          spec.reps = opts.reps > 0           ? opts.reps
-                      : spinning              ? shm_mode.spin_reps
-                      : same_core             ? mode_defaults_for(opts.quick).same_core_reps
-                                              : mode_defaults_for(opts.quick).cross_core_reps;
-          spec.round_trips = opts.round_trips > 0 ? opts.round_trips
-                             : spinning          ? shm_mode.spin_round_trips
-                             : same_core ? mode_defaults_for(opts.quick).same_core_round_trips
-                                         : mode_defaults_for(opts.quick).cross_core_round_trips;
-          spec.warmup = std::max(50, spec.round_trips / 10);
+    for (const char* kind : {"latency", "throughput"}) {
+      bool latency = std::string_view(kind) == "latency";
+      for (std::size_t size : latency ? latency_sizes : throughput_sizes) {
+        for (std::string wait : {"spin", "adaptive", "blocking"}) {
+          for (bool same_core : placements) {
+            if (same_core && (!latency || wait != "blocking")) continue;
+            case_spec spec;
+            spec.mechanism = "shm";
+            spec.kind = kind;
+            spec.mode = wait;
+            spec.limit = shm_limit(latency, wait, size);
+            spec.size = size;
+            spec.same_core = same_core;
+            spec.cpu_initiator = cpus[0];
+            spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
+            set_shm_counts(spec, opts, latency, wait == "blocking");
+            spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
+            spec.sysv_key_base = key_base;
+            // Two real-time spinners would starve everything else on both CPUs for the whole case;
+            // SCHED_FIFO matters only where a side blocks.
+            spec.sched = wait != "blocking" && opts.sched == "auto" ? "other" : opts.sched;
+            cases.push_back({std::move(spec), shm_main, shm_cleanup, nullptr, ""});
+          }
         }
-        spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
-        spec.sysv_key_base = key_base;
-        // Two real-time spinners would starve everything else on both CPUs for the whole case;
-        // SCHED_FIFO matters only where a side blocks.
-        spec.sched = wait != "blocking" && opts.sched == "auto" ? "other" : opts.sched;
-        cases.emplace_back(std::move(spec), &shm_entry());
       }
     }
+  }
+
+  // The peers: latency beside the ipcx ring in the mode the peer is compared with (blocking
+  // peers in both placements, busy-polling ones cross-core only), one-way throughput cross-core.
+  std::vector<const peer_entry*> daemons;
+  for (const auto& peer : peers()) {
+    if (std::find(opts.only.begin(), opts.only.end(), peer.name) == opts.only.end() &&
+        !opts.only.empty())
+      continue;
+    if (peer.start != nullptr) daemons.push_back(&peer);
+    for (const char* kind : {"latency", "throughput"}) {
+      bool latency = std::string_view(kind) == "latency";
+      for (std::size_t size : latency ? latency_sizes : throughput_sizes) {
+        for (bool same_core : placements) {
+          if (same_core && (!latency || peer.mode == "spin")) continue;
+          case_spec spec;
+          spec.mechanism = "shm";
+          spec.kind = kind;
+          spec.mode = std::string(latency ? peer.ipcx_latency_mode : peer.ipcx_throughput_mode);
+          spec.size = size;
+          spec.same_core = same_core;
+          spec.cpu_initiator = cpus[0];
+          spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
+          set_shm_counts(spec, opts, latency, peer.mode != "spin" || spec.mode != "spin");
+          spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
+          spec.sysv_key_base = key_base;
+          spec.sched = peer.mode == "spin" && spec.mode != "blocking" && opts.sched == "auto"
+                           ? "other"
+                           : opts.sched;
+          cases.push_back({std::move(spec), peer.body, peer.cleanup, &peer, ""});
+        }
+      }
+    }
+  }
+  std::vector<std::string> daemon_failures(peers().size());
+  for (const auto* peer : daemons) {
+    std::fprintf(stderr, "starting %.*s's daemon\n", static_cast<int>(peer->name.size()),
+                 peer->name.data());
+    daemon_failures[static_cast<std::size_t>(peer - peers().data())] =
+        peer->start(throughput_sizes);
   }
 
   install_interrupt_handlers();
@@ -223,26 +311,37 @@ int run(const options& opts) {
   auto started = std::chrono::steady_clock::now();
   std::vector<row> rows;
   for (std::size_t i = 0; i < cases.size(); ++i) {
-    const auto& [spec, m] = cases[i];
+    const auto& [spec, body, cleanup, peer, not_available] = cases[i];
     std::string what = spec.mechanism;
     if (spec.mode != "default") what += " " + spec.kind + " " + spec.mode;
     std::fprintf(stderr, "%s[%zu/%zu] %s %zu B %s%s", tty ? "\r\033[K" : "", i + 1, cases.size(),
                  what.c_str(), spec.size, spec.placement(), tty ? "" : "\n");
     std::fflush(stderr);
     bool shm = spec.mechanism == "shm";
+    const std::string* daemon_failure =
+        peer != nullptr ? &daemon_failures[static_cast<std::size_t>(peer - peers().data())]
+                        : nullptr;
     case_outcome out;
     if (!spec.same_core && cpus.size() < 2) {
       std::string why = "only one CPU is available to this process";
       out.raw = not_measured(spec, "raw", row_status::not_available, why);
       out.ipcx = not_measured(spec, "ipcx", row_status::not_available, why);
+    } else if (!not_available.empty() || (daemon_failure != nullptr && !daemon_failure->empty())) {
+      const std::string& why = not_available.empty() ? *daemon_failure : not_available;
+      out.raw = not_measured(spec, "raw", row_status::not_available, why);
+      out.ipcx = not_measured(spec, "ipcx", row_status::not_available, why);
     } else {
-      m->cleanup(spec);  // a stale object from a crashed run with the same pid would fail create
-      out = run_case(spec, m->body);
-      m->cleanup(spec);
+      cleanup(spec);  // a stale object from a crashed run with the same pid would fail create
+      out = run_case(spec, body);
+      cleanup(spec);
     }
-    if (shm) relabel_shm(spec, out.raw, out.ipcx);
+    if (peer != nullptr) {
+      relabel_peer(*peer, out.raw, out.ipcx);
+    } else if (shm) {
+      relabel_shm(spec, out.raw, out.ipcx);
+    }
     // A shm row measured alone has an empty "raw" slot: no row for it.
-    if (!(shm && spec.limit.empty())) rows.push_back(std::move(out.raw));
+    if (!(shm && peer == nullptr && spec.limit.empty())) rows.push_back(std::move(out.raw));
     rows.push_back(std::move(out.ipcx));
     if (interrupted()) break;
   }
@@ -254,6 +353,7 @@ int run(const options& opts) {
       rows.push_back(measure_memcpy(block, shm_mode.memcpy_ns, cpus.back()));
     }
   }
+  for (const auto* peer : daemons) peer->stop();
   restore_interrupt_handlers();
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

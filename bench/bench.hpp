@@ -11,6 +11,7 @@
 //   return ipcx::bench::run(opts);
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct options {
   std::string sched = "auto";     // "fifo", "other", or "auto" (fifo when permitted)
   int reps = 0;                   // repetitions per implementation; 0: the mode's default
   int round_trips = 0;            // timed round trips per repetition; 0: the mode's default
+  std::vector<std::size_t> sizes;  // message sizes; empty: 64 B and 4 KiB (latency), and
+                                   // 64 B, 4 KiB, 64 KiB and 1 MiB (throughput)
+  double duration_s = 0;          // seconds each throughput repetition streams; 0: the default
+  std::string plot_prefix;        // empty: no charts; else PREFIX-*.png and PREFIX-*.svg
 };
 
 // The mechanism names `only` accepts, in table order.

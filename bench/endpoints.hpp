@@ -177,16 +177,15 @@ class file_endpoint : public raw_endpoint_base {
     if (!lock(F_UNLCK)) return failed("fcntl(F_OFD_SETLK)");
     return true;
   }
+  // Reads first and waits for a modification only when the record is not all there yet: a
+  // streaming writer may be many records ahead, and inotify folds their events into one.
   ssize_t recv(std::byte* data, std::size_t size) {
     for (;;) {
-      ssize_t n = ::read(inotify_fd_, events_, sizeof events_);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return failed_size("read(inotify)");
-      }
-      n = ::pread(read_fd_, data, size, read_offset_);
+      ssize_t n = ::pread(read_fd_, data, size, read_offset_);
       if (n < 0) return failed_size("pread");
       if (n == static_cast<ssize_t>(size)) break;
+      while (::read(inotify_fd_, events_, sizeof events_) < 0)
+        if (errno != EINTR) return failed_size("read(inotify)");
     }
     read_offset_ += static_cast<off_t>(size);
     return static_cast<ssize_t>(size);

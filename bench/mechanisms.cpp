@@ -8,6 +8,7 @@
 // each other's messages.
 #include "mechanisms.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <mqueue.h>
 #include <netinet/in.h>
@@ -22,12 +23,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cstddef>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -36,6 +35,7 @@
 #include "endpoints.hpp"
 #include "ipcx/channel.hpp"
 #include "ipcx/unique_fd.hpp"
+#include "stream.hpp"
 
 namespace ipcx::bench {
 namespace {
@@ -43,20 +43,22 @@ namespace {
 // "call("object"): cause", the form ipcx's own errors take.
 std::string call_error(const char* call, const std::string& object, int errno_value) {
   std::string cause = std::strerror(errno_value);
-  if (!cause.empty()) cause[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(cause[0])));
+  if (!cause.empty())
+    cause[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(cause[0])));
   if (object.empty()) return std::string(call) + ": " + cause;
   return std::string(call) + "(\"" + object + "\"): " + cause;
 }
 
 // A raw call failed (errno set). `size_refused`: the errno may mean that the host refuses the
 // message size (EINVAL from mq_open, msgget...), which makes the row n/a rather than failed.
-void raw_failed(session& s, const char* call, const std::string& object, bool size_refused = false) {
+void raw_failed(session& s, const char* call, const std::string& object,
+                bool size_refused = false) {
   int e = errno;
   bool na = size_refused && (e == EINVAL || e == EMSGSIZE);
-  s.unavailable(impl::raw, na ? row_status::not_available : row_status::failed,
-                call_error(call, object, e) +
-                    (na ? " (message size " + std::to_string(s.size()) + " refused by the host)"
-                        : ""));
+  s.unavailable(
+      impl::raw, na ? row_status::not_available : row_status::failed,
+      call_error(call, object, e) +
+          (na ? " (message size " + std::to_string(s.size()) + " refused by the host)" : ""));
 }
 
 void ipcx_failed(session& s, const error& e, bool size_refused = false) {
@@ -94,9 +96,22 @@ std::optional<ipcx_endpoint> ipcx_side(std::optional<channel>& tx, std::optional
   return ipcx_endpoint(*tx, *rx);
 }
 
+// Ping-pong, or (throughput) a one-way stream over the same endpoints: the initiator only sends,
+// the responder only receives.
 template <typename Raw>
 int run(session& s, Raw& raw, std::optional<ipcx_endpoint>& ix) {
-  return s.run(&raw, ix ? &*ix : nullptr);
+  if (s.spec().kind != "throughput") return s.run(&raw, ix ? &*ix : nullptr);
+  stream_control* controls = stream_controls(s);
+  if (controls == nullptr) {
+    s.unavailable(impl::raw, row_status::failed, "mmap(MAP_SHARED): no stream control area");
+    s.unavailable(impl::ipcx, row_status::failed, "mmap(MAP_SHARED): no stream control area");
+    return s.run(static_cast<stream_endpoint<endpoint_ref<Raw>>*>(nullptr),
+                 static_cast<stream_endpoint<endpoint_ref<ipcx_endpoint>>*>(nullptr));
+  }
+  stream_endpoint<endpoint_ref<Raw>> raw_stream(&controls[0], &raw);
+  std::optional<stream_endpoint<endpoint_ref<ipcx_endpoint>>> ipcx_stream;
+  if (ix) ipcx_stream.emplace(&controls[1], &*ix);
+  return s.run(&raw_stream, ipcx_stream ? &*ipcx_stream : nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +195,8 @@ int file_main(session& s) {
   auto watch = [&](const std::string& path) {
     if (!s.usable(impl::raw)) return unique_fd();
     unique_fd fd(::inotify_init1(IN_CLOEXEC));
-    if (!fd) raw_failed(s, "inotify_init1", path);
+    if (!fd)
+      raw_failed(s, "inotify_init1", path);
     else if (::inotify_add_watch(fd.get(), path.c_str(), IN_MODIFY) < 0)
       raw_failed(s, "inotify_add_watch", path);
     return fd;
@@ -424,8 +440,10 @@ int socket_main(session& s, const socket_kind& kind) {
     unique_fd connection;
     if (s.usable(impl::raw) && !kind.dgram) {
       connection.reset(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (!connection) raw_failed(s, "accept4", "");
-      else if (kind.domain == AF_INET) no_delay(s, connection.get());
+      if (!connection)
+        raw_failed(s, "accept4", "");
+      else if (kind.domain == AF_INET)
+        no_delay(s, connection.get());
     }
     if (!inet && listener) ::unlink(raw_path.c_str());  // connected or bound: the name is done
     auto ix = ipcx_side(ch, ch);
@@ -472,9 +490,7 @@ int socket_main(session& s, const socket_kind& kind) {
   return run(s, raw, ix);
 }
 
-int unix_main(session& s) {
-  return socket_main(s, {"unix:", AF_UNIX, SOCK_STREAM, true, false});
-}
+int unix_main(session& s) { return socket_main(s, {"unix:", AF_UNIX, SOCK_STREAM, true, false}); }
 int unix_dgram_main(session& s) {
   return socket_main(s, {"unix-dgram:", AF_UNIX, SOCK_DGRAM, false, true});
 }
@@ -532,19 +548,39 @@ constexpr char unix_seqpacket_scheme[] = "unix-seqpacket:";
 }  // namespace
 
 const std::vector<mechanism_entry>& mechanisms() {
+  // Largest sizes: the host's queue limits (msgsize_max, msgmax: 8192 here), a datagram's
+  // limit (socket buffer, 64 KiB for UDP), a file log kept whole (1 MiB records for a tenth of a
+  // second would write gigabytes per run).
+  constexpr std::size_t any = std::size_t{1} << 30;
   static const std::vector<mechanism_entry> all = {
-      {"pipe", {64, 4096}, pipe_main, cleanup_none},
-      {"fifo", {64, 4096}, fifo_main, cleanup_fifo},
-      {"file", {64, 4096}, file_main, cleanup_file},
+      {"pipe", {64, 4096}, any, nullptr, pipe_main, cleanup_none},
+      {"fifo", {64, 4096}, any, nullptr, fifo_main, cleanup_fifo},
+      {"file", {64, 4096}, 64 << 10, nullptr, file_main, cleanup_file},
       // A signal carries one 64-bit value; ipcx uses a byte of it for the length.
-      {"signal", {7}, signal_main, cleanup_none},
-      {"mq", {64, 4096}, mq_main, cleanup_mq},
-      {"sysv-mq", {64, 4096}, sysv_mq_main, cleanup_sysv_mq},
-      {"unix", {64, 4096}, unix_main, cleanup_unix<unix_scheme>},
-      {"unix-dgram", {64, 4096}, unix_dgram_main, cleanup_unix<unix_dgram_scheme>},
-      {"unix-seqpacket", {64, 4096}, unix_seqpacket_main, cleanup_unix<unix_seqpacket_scheme>},
-      {"tcp", {64, 4096}, tcp_main, cleanup_none},
-      {"udp", {64, 4096}, udp_main, cleanup_none},
+      {"signal", {7}, 7, nullptr, signal_main, cleanup_none},
+      {"mq", {64, 4096}, any, nullptr, mq_main, cleanup_mq},
+      {"sysv-mq", {64, 4096}, any, nullptr, sysv_mq_main, cleanup_sysv_mq},
+      {"unix", {64, 4096}, any, nullptr, unix_main, cleanup_unix<unix_scheme>},
+      {"unix-dgram",
+       {64, 4096},
+       64 << 10,
+       nullptr,
+       unix_dgram_main,
+       cleanup_unix<unix_dgram_scheme>},
+      {"unix-seqpacket",
+       {64, 4096},
+       64 << 10,
+       nullptr,
+       unix_seqpacket_main,
+       cleanup_unix<unix_seqpacket_scheme>},
+      {"tcp", {64, 4096}, any, nullptr, tcp_main, cleanup_none},
+      {"udp",
+       {64, 4096},
+       32 << 10,
+       "UDP has no flow control: a one-way stream loses what the "
+       "receiver's buffer cannot hold, so no lossless rate exists to measure",
+       udp_main,
+       cleanup_none},
   };
   return all;
 }

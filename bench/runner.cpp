@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -60,9 +61,14 @@ std::uint64_t process_cpu_ns() {
   return ns(usage.ru_utime) + ns(usage.ru_stime);
 }
 
+constexpr std::size_t stream_area_bytes = 4096;
+
 session::session(const case_spec& spec, int initiator_report_fd, int responder_report_fd)
     : spec_(spec), report_fd_(initiator_report_fd), other_report_fd_(responder_report_fd) {
   pin_to(spec_.cpu_initiator);
+  void* area = ::mmap(nullptr, stream_area_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                      -1, 0);
+  if (area != MAP_FAILED) stream_area_ = area;
   // SCHED_FIFO, inherited by the responder: between two tasks of equal real-time priority a
   // wake-up never preempts, so on one core every round trip takes the same path (each side
   // blocks in its receive). Under the default policy whether the woken task preempts the sender
@@ -83,6 +89,7 @@ session::session(const case_spec& spec, int initiator_report_fd, int responder_r
 }
 
 session::~session() {
+  if (stream_area_ != nullptr) ::munmap(stream_area_, stream_area_bytes);
   close_fd(to_peer_);
   close_fd(from_peer_);
   if (!responder_ && peer_ > 0) {

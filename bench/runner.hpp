@@ -110,6 +110,9 @@ class session {
   bool is_responder() const { return responder_; }
   // The other process of the pair (0 before fork_responder).
   pid_t peer_pid() const { return peer_; }
+  // A small MAP_SHARED area made with the session, before the responder's fork, so both processes
+  // see it: the control blocks of one-way streams (stream.hpp). Null if mmap failed.
+  void* stream_area() const { return stream_area_; }
 
   // One line of text to the other process, and waiting (10 s at most) for one from it. A
   // nullopt means the peer is gone or silent; the case has then failed (already recorded).
@@ -164,6 +167,7 @@ class session {
   std::vector<std::byte> tx_;
   std::vector<std::byte> rx_;
   std::vector<std::uint64_t> samples_;
+  void* stream_area_ = nullptr;
 };
 
 // What one case produced: a raw row and an ipcx row (status, note, statistics).
@@ -254,8 +258,9 @@ bool session::respond(Endpoint& ep, impl which) {
 // A one-way endpoint has, besides send and recv, a small control block shared by both processes:
 // `mark_warm(rep)`/`wait_warm(rep, until)` (the consumer has taken the warm-up messages) and
 // `finish(rep, stats)`/`wait_finished(rep, until)` (the consumer's count, end time and CPU). The
-// last message of a repetition carries the sequence number with its top bit set: "stop".
-inline constexpr std::uint64_t stream_stop_bit = std::uint64_t{1} << 63;
+// last message of a repetition carries the sequence number with its top bit set: "stop" (the top
+// bit of what the message carries: a 7-byte signal message has 56 bits).
+inline std::uint64_t stream_stop_bit(std::size_t size) { return (seq_mask(size) >> 1) + 1; }
 
 std::uint64_t process_cpu_ns();  // getrusage(RUSAGE_SELF): user + system
 
@@ -284,7 +289,7 @@ bool session::produce(Endpoint& ep, impl which) {
   // The clock is read every 64 messages: cheap against a message, fine-grained against the run.
   for (bool last = false; !last; ++seq, ++sent) {
     last = (sent & 63) == 63 && now_ns() >= stop_at;
-    put_seq(tx, size, last ? seq | stream_stop_bit : seq);
+    put_seq(tx, size, last ? seq | stream_stop_bit(size) : seq);
     if (!ep.send(tx, size)) [[unlikely]] {
       report_failure(which, "producer send: " + ep.error());
       return false;
@@ -314,6 +319,7 @@ bool session::consume(Endpoint& ep, impl which) {
   std::uint64_t& rep = rep_[static_cast<int>(which)];
   ++rep;
   std::byte* rx = rx_.data();
+  const std::uint64_t stop_bit = stream_stop_bit(size);
   auto take = [&](std::uint64_t& got_seq) {
     auto got = ep.recv(rx, size);
     if (got < 0) {
@@ -321,12 +327,12 @@ bool session::consume(Endpoint& ep, impl which) {
       return false;
     }
     got_seq = get_seq(rx, size);
-    if (static_cast<std::size_t>(got) != size || (got_seq & ~stream_stop_bit) != seq) {
+    if (static_cast<std::size_t>(got) != size || (got_seq & ~stop_bit) != seq) {
       report_failure(which, "consumer: message " + std::to_string(seq) + ": expected " +
                                 std::to_string(size) + " bytes with sequence " +
                                 std::to_string(seq) + ", got " + std::to_string(got) +
                                 " bytes with sequence " +
-                                std::to_string(got_seq & ~stream_stop_bit));
+                                std::to_string(got_seq & ~stop_bit));
       return false;
     }
     return true;
@@ -342,7 +348,7 @@ bool session::consume(Endpoint& ep, impl which) {
       return false;
     ++seq;
     ++mine.messages;
-  } while ((got_seq & stream_stop_bit) == 0);
+  } while ((got_seq & stop_bit) == 0);
   mine.elapsed_ns = now_ns();  // an absolute time: the producer subtracts its start
   mine.consumer_cpu_ns = process_cpu_ns() - cpu_start;
   ep.finish(rep, mine);

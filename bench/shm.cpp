@@ -17,60 +17,10 @@
 #include <vector>
 
 #include "ipcx/ring.hpp"
+#include "shm_parts.hpp"
 
 namespace ipcx::bench {
 namespace {
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-constexpr std::size_t line = 64;
-constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
-
-// Bytes of ring data for messages of `size`: room for many small messages (fewer full/empty
-// hand-overs), and at least two records of the largest (a record may take half the capacity).
-std::size_t ring_capacity(std::size_t size) {
-  return std::max<std::size_t>(std::size_t{1} << 20, std::bit_ceil(2 * (size + 16)));
-}
-
-// An anonymous MAP_SHARED mapping made before the fork: both processes see the same pages.
-class shared_region {
- public:
-  explicit shared_region(std::size_t bytes) : size_(round_up(bytes, 4096)) {
-    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p != MAP_FAILED) base_ = static_cast<std::byte*>(p);
-  }
-  shared_region(const shared_region&) = delete;
-  shared_region& operator=(const shared_region&) = delete;
-  ~shared_region() {
-    if (base_ != nullptr) ::munmap(base_, size_);
-  }
-  explicit operator bool() const { return base_ != nullptr; }
-  // Carves the next `bytes` (64-byte aligned) off the region.
-  std::span<std::byte> take(std::size_t bytes) {
-    std::span<std::byte> out(base_ + used_, bytes);
-    used_ += round_up(bytes, line);
-    return out;
-  }
-
- private:
-  std::byte* base_ = nullptr;
-  std::size_t size_;
-  std::size_t used_ = 0;
-};
-
-class endpoint_base {
- public:
-  const std::string& error() const { return error_; }
-
- protected:
-  std::string error_;
-};
 
 // --- the limits ---------------------------------------------------------------------------------
 
@@ -228,135 +178,6 @@ class futex_endpoint : public endpoint_base {
   std::uint32_t seen_ = 0;
 };
 
-// --- ipcx ---------------------------------------------------------------------------------------
-
-class ring_endpoint : public endpoint_base {
- public:
-  ring_endpoint(ring* tx, ring* rx) : tx_(tx), rx_(rx) {}
-  bool send(const std::byte* data, std::size_t size) {
-    auto sent = tx_->send(std::span<const std::byte>(data, size));
-    if (sent) [[likely]]
-      return true;
-    error_ = sent.error().message();
-    return false;
-  }
-  ssize_t recv(std::byte* data, std::size_t size) {
-    auto got = rx_->recv(std::span<std::byte>(data, size));
-    if (got) [[likely]]
-      return static_cast<ssize_t>(*got);
-    error_ = got.error().message();
-    return -1;
-  }
-
- private:
-  ring* tx_;
-  ring* rx_;
-};
-
-// --- one-way streams ----------------------------------------------------------------------------
-
-// What the consumer tells the producer, in the shared region (see session::produce).
-struct stream_control {
-  alignas(line) std::atomic<std::uint64_t> warm;
-  alignas(line) std::atomic<std::uint64_t> finished;
-  std::uint64_t messages;
-  std::uint64_t end_ns;
-  std::uint64_t consumer_cpu_ns;
-};
-
-bool wait_for(const std::atomic<std::uint64_t>& word, std::uint64_t value, std::uint64_t until) {
-  for (std::uint32_t i = 0;; ++i) {
-    if (word.load(std::memory_order_acquire) >= value) return true;
-    if ((i & 1023) == 0 && now_ns() >= until) return false;
-    cpu_relax();
-  }
-}
-
-template <typename Base>
-class stream_endpoint : public Base {
- public:
-  static constexpr bool one_way = true;  // session::play streams instead of ping-ponging
-
-  template <typename... Args>
-  explicit stream_endpoint(stream_control* control, Args&&... args)
-      : Base(std::forward<Args>(args)...), control_(control) {}
-
-  void mark_warm(std::uint64_t rep) { control_->warm.store(rep, std::memory_order_release); }
-  bool wait_warm(std::uint64_t rep, std::uint64_t until) {
-    return wait_for(control_->warm, rep, until);
-  }
-  void finish(std::uint64_t rep, const stream_stats& mine) {
-    control_->messages = mine.messages;
-    control_->end_ns = mine.elapsed_ns;
-    control_->consumer_cpu_ns = mine.consumer_cpu_ns;
-    control_->finished.store(rep, std::memory_order_release);
-  }
-  bool wait_finished(std::uint64_t rep, std::uint64_t until, stream_stats& theirs) {
-    if (!wait_for(control_->finished, rep, until)) return false;
-    theirs.messages = control_->messages;
-    theirs.elapsed_ns = control_->end_ns;
-    theirs.consumer_cpu_ns = control_->consumer_cpu_ns;
-    return true;
-  }
-
- private:
-  stream_control* control_;
-};
-
-std::uint32_t spin_of(const std::string& mode) {
-  if (mode == "spin") return ring::spin_forever;
-  if (mode == "blocking") return 0;
-  return ring_default_spin;
-}
-
-// The ipcx rings of a case: the initiator formats them after the fork and says so; the responder
-// then attaches (each side records its own pid, so neither may use a copy made before the fork).
-// Latency: ring 0 carries initiator -> responder, ring 1 the replies. Throughput: ring 0 only.
-struct ipcx_rings {
-  std::optional<ring> tx;
-  std::optional<ring> rx;
-};
-
-ipcx_rings set_up_rings(session& s, std::span<std::byte> areas[2], int count) {
-  ipcx_rings out;
-  const auto& spec = s.spec();
-  std::uint32_t spin = spin_of(spec.mode);
-  auto failed = [&](const error& e) { s.unavailable(impl::ipcx, row_status::failed, e.message()); };
-  if (!s.is_responder()) {
-    bool ok = s.usable(impl::ipcx);
-    for (int i = 0; i < count && ok; ++i) {
-      ring_options opts{.capacity_bytes = ring_capacity(spec.size),
-                        .max_message = std::max<std::size_t>(spec.size, 8),
-                        .spin = spin,
-                        .name = "bench ring " + std::to_string(i)};
-      auto made = ring::create(areas[i], opts, i == 0 ? ring_role::producer : ring_role::consumer);
-      if (!made) {
-        failed(made.error());
-        ok = false;
-        break;
-      }
-      (i == 0 ? out.tx : out.rx).emplace(std::move(*made));
-    }
-    s.tell_peer(ok ? "rings ok" : "rings none");
-    return out;
-  }
-  auto said = s.hear_peer();
-  if (!said || *said != "rings ok") {
-    s.unavailable(impl::ipcx, row_status::failed, "");  // the initiator knows why
-    return out;
-  }
-  for (int i = 0; i < count; ++i) {
-    auto joined = ring::attach(areas[i], i == 0 ? ring_role::consumer : ring_role::producer,
-                               {.spin = spin, .name = "bench ring " + std::to_string(i)});
-    if (!joined) {
-      failed(joined.error());
-      break;
-    }
-    (i == 0 ? out.rx : out.tx).emplace(std::move(*joined));
-  }
-  return out;
-}
-
 int latency_main(session& s) {
   const auto& spec = s.spec();
   const std::size_t size = spec.size;
@@ -445,6 +266,46 @@ int throughput_main(session& s) {
 }
 
 }  // namespace
+
+ipcx_rings set_up_rings(session& s, std::span<std::byte> areas[2], int count) {
+  ipcx_rings out;
+  const auto& spec = s.spec();
+  std::uint32_t spin = spin_of(spec.mode);
+  auto failed = [&](const error& e) { s.unavailable(impl::ipcx, row_status::failed, e.message()); };
+  if (!s.is_responder()) {
+    bool ok = s.usable(impl::ipcx);
+    for (int i = 0; i < count && ok; ++i) {
+      ring_options opts{.capacity_bytes = ring_capacity(spec.size),
+                        .max_message = std::max<std::size_t>(spec.size, 8),
+                        .spin = spin,
+                        .name = "bench ring " + std::to_string(i)};
+      auto made = ring::create(areas[i], opts, i == 0 ? ring_role::producer : ring_role::consumer);
+      if (!made) {
+        failed(made.error());
+        ok = false;
+        break;
+      }
+      (i == 0 ? out.tx : out.rx).emplace(std::move(*made));
+    }
+    s.tell_peer(ok ? "rings ok" : "rings none");
+    return out;
+  }
+  auto said = s.hear_peer();
+  if (!said || *said != "rings ok") {
+    s.unavailable(impl::ipcx, row_status::failed, "");  // the initiator knows why
+    return out;
+  }
+  for (int i = 0; i < count; ++i) {
+    auto joined = ring::attach(areas[i], i == 0 ? ring_role::consumer : ring_role::producer,
+                               {.spin = spin, .name = "bench ring " + std::to_string(i)});
+    if (!joined) {
+      failed(joined.error());
+      break;
+    }
+    (i == 0 ? out.rx : out.tx).emplace(std::move(*joined));
+  }
+  return out;
+}
 
 int shm_main(session& s) {
   return s.spec().kind == "throughput" ? throughput_main(s) : latency_main(s);

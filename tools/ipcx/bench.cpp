@@ -28,8 +28,22 @@ void add_bench(CLI::App& app) {
                   "scheduling policy of the measured processes: fifo (SCHED_FIFO 1, needs "
                   "privilege), other, or auto (fifo when permitted; the default)")
       ->check(CLI::IsMember({"auto", "fifo", "other"}));
-  sub->add_option("--reps", opts->reps, "repetitions per implementation (default 5 quick, 10)")
+  sub->add_option("--repeat,--reps", opts->reps,
+                  "repetitions per implementation; each figure is the median over them "
+                  "(default by mode and kind)")
       ->check(CLI::Range(1, 1000));
+  sub->add_option("--sizes", opts->sizes,
+                  "message sizes, comma-separated, with K/M suffixes (default 64,4K for round "
+                  "trips and 64,4K,64K,1M for throughput)")
+      ->delimiter(',')
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+  sub->add_option("--duration", opts->duration_s,
+                  "seconds each throughput repetition streams (default 0.1 quick, 0.4)")
+      ->check(CLI::Range(0.001, 60.0));
+  sub->add_option("--plot", opts->plot_prefix,
+                  "write charts as PREFIX-latency.png/.svg, PREFIX-throughput.*, PREFIX-cpu.* "
+                  "(needs gnuplot)");
   sub->add_option("--round-trips", opts->round_trips,
                   "timed round trips per repetition (default by mode and placement)")
       ->check(CLI::Range(1, 10'000'000));
