@@ -11,6 +11,7 @@
 
 #include "mechanisms.hpp"
 #include "peers.hpp"
+#include "plot.hpp"
 #include "row.hpp"
 #include "runner.hpp"
 #include "shm.hpp"
@@ -29,7 +30,7 @@ struct mode_defaults {
   int same_core_reps;
   int same_core_round_trips;
 };
-constexpr mode_defaults quick_mode{7, 800, 15, 1500};
+constexpr mode_defaults quick_mode{5, 400, 11, 1000};
 constexpr mode_defaults full_mode{10, 3000, 31, 3000};
 // Shared-memory rows. Spinning round trips take well under a microsecond: many per repetition
 // cost little. Throughput repetitions stream for a fixed time.
@@ -40,7 +41,7 @@ struct shm_defaults {
   std::uint64_t stream_ns;
   std::uint64_t memcpy_ns;  // per memcpy row
 };
-constexpr shm_defaults quick_shm{5, 5000, 2, 100'000'000, 200'000'000};
+constexpr shm_defaults quick_shm{5, 3000, 2, 40'000'000, 100'000'000};
 constexpr shm_defaults full_shm{11, 20000, 5, 400'000'000, 1'000'000'000};
 
 // Which limit is measured beside each ipcx shm row (in the session's "raw" slot, alternating with
@@ -56,6 +57,9 @@ const char* shm_limit(bool latency, std::string_view mode, std::size_t size) {
 
 constexpr std::size_t default_latency_sizes[] = {64, 4096};
 constexpr std::size_t default_throughput_sizes[] = {64, 4096, 64 << 10, 1 << 20};
+// --quick: the smallest and a large message only.
+constexpr std::size_t quick_latency_sizes[] = {64};
+constexpr std::size_t quick_throughput_sizes[] = {64, 64 << 10};
 
 void shm_cleanup(const case_spec&) {}  // anonymous shared mappings: nothing named to remove
 
@@ -158,10 +162,17 @@ const std::vector<std::string>& mechanism_names() {
 }
 
 int run(const options& opts) {
+  run_info info = machine_facts();
   const mode_defaults& mode = opts.quick ? quick_mode : full_mode;
-  std::vector<std::size_t> latency_sizes(std::begin(default_latency_sizes),
-                                         std::end(default_latency_sizes));
-  std::vector<std::size_t> throughput_sizes(std::begin(default_throughput_sizes),
+  std::vector<std::size_t> latency_sizes =
+      opts.quick ? std::vector<std::size_t>(std::begin(quick_latency_sizes),
+                                            std::end(quick_latency_sizes))
+                 : std::vector<std::size_t>(std::begin(default_latency_sizes),
+                                            std::end(default_latency_sizes));
+  std::vector<std::size_t> throughput_sizes =
+      opts.quick ? std::vector<std::size_t>(std::begin(quick_throughput_sizes),
+                                            std::end(quick_throughput_sizes))
+                 : std::vector<std::size_t>(std::begin(default_throughput_sizes),
                                             std::end(default_throughput_sizes));
   if (!opts.sizes.empty()) latency_sizes = throughput_sizes = opts.sizes;
   std::vector<int> cpus = usable_cpus();
@@ -178,7 +189,7 @@ int run(const options& opts) {
     if (!opts.only.empty() &&
         std::find(opts.only.begin(), opts.only.end(), m.name) == opts.only.end())
       continue;
-    for (std::size_t size : opts.sizes.empty() || m.max_size < 8 ? m.sizes : opts.sizes) {
+    for (std::size_t size : m.max_size < 8 ? m.sizes : latency_sizes) {
       for (bool same_core : placements) {
         case_spec spec;
         spec.mechanism = std::string(m.name);
@@ -347,6 +358,10 @@ int run(const options& opts) {
   }
   // memcpy bandwidth, the bound on copying a large message in and out: in cache, and a block far
   // larger than the caches. Measured here, in the orchestrator, pinned for the while.
+  if (!interrupted()) {
+    std::fprintf(stderr, "%snull system call%s", tty ? "\r\033[K" : "", tty ? "" : "\n");
+    rows.push_back(measure_null_syscall(cpus.back()));
+  }
   if (want_shm && !interrupted()) {
     for (std::size_t block : {std::size_t{64} << 10, std::size_t{64} << 20}) {
       std::fprintf(stderr, "%smemcpy %zu B%s", tty ? "\r\033[K" : "", block, tty ? "" : "\n");
@@ -370,7 +385,23 @@ int run(const options& opts) {
                  cases.size());
     rc = 130;
   }
-  if (!opts.json_path.empty() && !write_json(rows, opts.json_path)) {
+  info.seconds = seconds;
+  for (const auto& peer : peers())
+    info.peers.emplace_back(std::string(peer.name), peer.version());
+  if (!opts.plot_prefix.empty()) {
+    std::string error;
+    if (write_plots(rows, opts.plot_prefix, error)) {
+      std::fprintf(stderr, "charts: %s-{%s}.{png,svg}\n", opts.plot_prefix.c_str(), [] {
+        std::string names;
+        for (const auto& n : plot_names()) names += (names.empty() ? "" : ",") + n;
+        return names;
+      }().c_str());
+    } else {
+      std::fprintf(stderr, "ipcx bench: %s\n", error.c_str());
+      rc = 1;
+    }
+  }
+  if (!opts.json_path.empty() && !write_json(rows, info, opts.json_path)) {
     std::fprintf(stderr, "ipcx bench: write(\"%s\"): %s\n", opts.json_path.c_str(),
                  std::strerror(errno));
     rc = 1;

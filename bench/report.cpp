@@ -1,8 +1,13 @@
 // Statistics over repetitions, the stdout table and the JSON file.
+#include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -95,6 +100,16 @@ const row* find_row(const std::vector<row>& rows, const std::string& kind, const
   return nullptr;
 }
 
+// An ipcx shm row measured beside a peer library: "0.12 iceoryx-poll" (ipcx over the peer,
+// paired repetitions); "" otherwise.
+std::string peer_ratio(const row& r, const std::optional<double>& ratio) {
+  static const char* const not_peers[] = {"", "cacheline", "raw-ring", "raw futex"};
+  if (r.impl != "ipcx" || !ratio) return "";
+  for (const char* name : not_peers)
+    if (r.paired_with == name) return "";
+  return fixed(*ratio, "%.2f ") + r.paired_with;
+}
+
 void print_shm_tables(const std::vector<row>& rows, std::FILE* out,
                       std::vector<std::string>& notes) {
   auto note_for = [&](const row& r) {
@@ -123,27 +138,28 @@ void print_shm_tables(const std::vector<row>& rows, std::FILE* out,
     };
     std::fprintf(out, "\nshared memory: round-trip latency in microseconds (ring ping-pong, one "
                       "ring each way)\n\n");
-    std::fprintf(out, "%-10s %-6s %-9s %7s %-10s | %9s %8s %8s | %9s %9s %9s\n", "mechanism",
-                 "impl", "mode", "size", "placement", "p50", "p99", "p99.9", "x cacheln",
-                 "x raw-ring", "x futex");
-    std::fprintf(out, "%s\n", std::string(104, '-').c_str());
+    std::fprintf(out, "%-10s %-15s %-9s %7s %-10s | %9s %8s %8s | %9s %9s %9s | %s\n",
+                 "mechanism", "impl", "mode", "size", "placement", "p50", "p99", "p99.9",
+                 "x cacheln", "x raw-ring", "x futex", "ipcx/peer");
+    std::fprintf(out, "%s\n", std::string(130, '-').c_str());
     for (const auto& r : rows) {
       if (r.kind != "latency" || !is_shm(r)) continue;
       std::string size = std::to_string(r.size) + " B";
       std::string cells;
       if (r.status != row_status::ok) {
         cells = note_for(r);
-        std::fprintf(out, "%-10s %-6s %-9s %7s %-10s | %9s\n", r.mechanism.c_str(),
+        std::fprintf(out, "%-10s %-15s %-9s %7s %-10s | %9s\n", r.mechanism.c_str(),
                      r.impl.c_str(), r.mode.c_str(), size.c_str(), r.placement.c_str(),
                      cells.c_str());
         continue;
       }
-      std::fprintf(out, "%-10s %-6s %-9s %7s %-10s | %9s %8s %8s | %9s %9s %9s\n",
+      std::fprintf(out, "%-10s %-15s %-9s %7s %-10s | %9s %8s %8s | %9s %9s %9s | %s%s\n",
                    r.mechanism.c_str(), r.impl.c_str(), r.mode.c_str(), size.c_str(),
                    r.placement.c_str(), microseconds(r.rtt_p50_ns).c_str(),
                    microseconds(r.rtt_p99_ns).c_str(), microseconds(r.rtt_p999_ns).c_str(),
                    ratio(r, "limit", "cacheline").c_str(), ratio(r, "limit", "raw-ring").c_str(),
-                   ratio(r, "raw", "shm").c_str());
+                   ratio(r, "raw", "shm").c_str(), peer_ratio(r, r.ratio_p50).c_str(),
+                   r.noisy.empty() ? "" : ("  noisy: " + r.noisy).c_str());
     }
     std::fprintf(out,
                  "\nx LIMIT: p50 over the limit's p50; paired (alternating repetitions) where the "
@@ -153,11 +169,13 @@ void print_shm_tables(const std::vector<row>& rows, std::FILE* out,
                  "Goals: spin/adaptive 64 B <= 1.5x cacheline; blocking 64 B <= 1.1x futex.\n");
   }
   if (any_stream) {
-    std::fprintf(out, "\nshared memory: one-way throughput (cross-core; memcpy on one core)\n\n");
-    std::fprintf(out, "%-9s %-6s %-9s %9s | %9s %9s | %8s %8s %8s | %9s %8s %8s\n", "mechanism",
-                 "impl", "mode", "size", "M msg/s", "MB/s", "cpu ns", "prod", "cons",
-                 "x raw-ring", "x memcpy", "x mc64M");
-    std::fprintf(out, "%s\n", std::string(114, '-').c_str());
+    std::fprintf(out, "\none-way throughput (memcpy on one core)\n\n");
+    std::fprintf(out,
+                 "%-14s %-15s %-9s %7s %-10s | %9s %9s | %8s %8s %8s | %8s | %9s %8s %8s | %s\n",
+                 "mechanism", "impl", "mode", "size", "placement", "M msg/s", "MB/s", "cpu ns",
+                 "prod", "cons", "RSS MiB", "x raw-ring", "x memcpy", "x mc64M",
+                 "ipcx/raw|peer");
+    std::fprintf(out, "%s\n", std::string(160, '-').c_str());
     const row* memcpy_cache = nullptr;
     const row* memcpy_big = nullptr;
     for (const auto& r : rows)
@@ -170,12 +188,13 @@ void print_shm_tables(const std::vector<row>& rows, std::FILE* out,
                                               : std::to_string(r.size) + " B";
       if (r.status != row_status::ok || !r.msgs_per_s) {
         std::string cell = r.status != row_status::ok ? note_for(r) : std::string("-");
-        std::fprintf(out, "%-9s %-6s %-9s %9s | %9s\n", r.mechanism.c_str(), r.impl.c_str(),
-                     r.mode.c_str(), size.c_str(), cell.c_str());
+        std::fprintf(out, "%-14s %-15s %-9s %7s %-10s | %9s\n", r.mechanism.c_str(),
+                     r.impl.c_str(), r.mode.c_str(), size.c_str(), r.placement.c_str(),
+                     cell.c_str());
         continue;
       }
       std::string vs_ring = "-", vs_cache = "-", vs_big = "-";
-      if (r.impl == "ipcx") {
+      if (r.impl == "ipcx" && r.mechanism == "shm") {
         if (r.paired_with == "raw-ring" && r.ratio_msgs) {
           vs_ring = fixed(*r.ratio_msgs, "%.2f ");
         } else if (const row* l =
@@ -193,16 +212,24 @@ void print_shm_tables(const std::vector<row>& rows, std::FILE* out,
       auto opt = [](const std::optional<double>& v) {
         return v ? fixed(*v, "%.1f") : std::string("-");
       };
-      std::fprintf(out, "%-9s %-6s %-9s %9s | %9s %9s | %8s %8s %8s | %9s %8s %8s\n",
-                   r.mechanism.c_str(), r.impl.c_str(), r.mode.c_str(), size.c_str(),
-                   fixed(*r.msgs_per_s / 1e6, "%.3f").c_str(), fixed(*r.mb_per_s, "%.0f").c_str(),
-                   opt(r.cpu_ns_per_msg).c_str(), opt(r.cpu_producer_ns_per_msg).c_str(),
-                   opt(r.cpu_consumer_ns_per_msg).c_str(), vs_ring.c_str(), vs_cache.c_str(),
-                   vs_big.c_str());
+      std::string rss =
+          r.peak_rss_kib ? fixed(static_cast<double>(*r.peak_rss_kib) / 1024, "%.1f") : "-";
+      std::string vs_other = r.mechanism != "shm" && r.ratio_msgs
+                                 ? fixed(*r.ratio_msgs, "%.2f raw")
+                                 : peer_ratio(r, r.ratio_msgs);
+      std::fprintf(
+          out, "%-14s %-15s %-9s %7s %-10s | %9s %9s | %8s %8s %8s | %8s | %9s %8s %8s | %s%s\n",
+          r.mechanism.c_str(), r.impl.c_str(), r.mode.c_str(), size.c_str(), r.placement.c_str(),
+          fixed(*r.msgs_per_s / 1e6, "%.3f").c_str(), fixed(*r.mb_per_s, "%.0f").c_str(),
+          opt(r.cpu_ns_per_msg).c_str(), opt(r.cpu_producer_ns_per_msg).c_str(),
+          opt(r.cpu_consumer_ns_per_msg).c_str(), rss.c_str(), vs_ring.c_str(), vs_cache.c_str(),
+          vs_big.c_str(), vs_other.c_str(), r.noisy.empty() ? "" : ("  noisy: " + r.noisy).c_str());
     }
     std::fprintf(out,
                  "\ncpu ns: CPU time per message (getrusage user + system) of producer and "
-                 "consumer summed;\nprod, cons: each. x raw-ring: msgs/s over the raw SPSC ring's "
+                 "consumer summed;\nprod, cons: each. RSS: the larger peak RSS of the two processes "
+                 "during the row's repetitions.\nipcx/raw|peer: msgs/s over the raw calls' or the "
+                 "peer's, paired repetitions. x raw-ring: msgs/s over the raw SPSC ring's "
                  "(paired, or '~' ratio of medians);\nx memcpy / x mc64M: MB/s over memcpy's "
                  "bandwidth in cache (64 KiB blocks) / of 64 MiB blocks.\nGoals: 64 B >= 0.9x "
                  "raw-ring; 64 KiB >= 0.7x memcpy.\n");
@@ -364,11 +391,58 @@ void print_table(const std::vector<row>& rows, std::FILE* out) {
   }
 }
 
-bool write_json(const std::vector<row>& rows, const std::string& path) {
-  std::string text = "[\n";
+run_info machine_facts() {
+  run_info info;
+  if (std::FILE* f = std::fopen("/proc/cpuinfo", "re")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      std::string text = line;
+      if (text.starts_with("model name")) {
+        auto colon = text.find(':');
+        info.cpu_model = text.substr(colon + 2, text.size() - colon - 3);
+        break;
+      }
+    }
+    std::fclose(f);
+  }
+  info.cpus_online = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) info.cpus_usable = CPU_COUNT(&set);
+  utsname name{};
+  if (::uname(&name) == 0) info.kernel = name.release;
+  if (std::FILE* f =
+          std::fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re")) {
+    char line[64] = {};
+    if (std::fgets(line, sizeof line, f) != nullptr) {
+      info.clocksource = line;
+      if (!info.clocksource.empty() && info.clocksource.back() == '\n') info.clocksource.pop_back();
+    }
+    std::fclose(f);
+  }
+  std::time_t now = std::time(nullptr);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  info.started = when;
+  return info;
+}
+
+bool write_json(const std::vector<row>& rows, const run_info& info, const std::string& path) {
+  std::string text = "{\n  \"machine\": {";
+  text += "\"cpu_model\": " + json_string(info.cpu_model);
+  text += ", \"cpus_online\": " + std::to_string(info.cpus_online);
+  text += ", \"cpus_usable\": " + std::to_string(info.cpus_usable);
+  text += ", \"kernel\": " + json_string(info.kernel);
+  text += ", \"clocksource\": " + json_string(info.clocksource);
+  text += "},\n  \"started\": " + json_string(info.started);
+  text += ",\n  \"seconds\": " + json_number(std::optional<double>(info.seconds));
+  text += ",\n  \"peers\": {";
+  for (std::size_t i = 0; i < info.peers.size(); ++i)
+    text += (i ? ", " : "") + json_string(info.peers[i].first) + ": " +
+            json_string(info.peers[i].second);
+  text += "},\n  \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
-    text += "  {";
+    text += "    {";
     text += "\"kind\": " + json_string(r.kind);
     text += ", \"mode\": " + json_string(r.mode);
     text += ", \"mechanism\": " + json_string(r.mechanism);
@@ -398,9 +472,12 @@ bool write_json(const std::vector<row>& rows, const std::string& path) {
         text += ", \"cpu_consumer_ns_per_msg\": " + json_number(r.cpu_consumer_ns_per_msg);
       if (r.ratio_msgs) text += ", \"ratio_msgs\": " + json_number(r.ratio_msgs);
     }
+    if (r.peak_rss_kib) text += ", \"peak_rss_kib\": " + json_number(r.peak_rss_kib);
+    if (r.steal_pct) text += ", \"steal_pct\": " + json_number(r.steal_pct);
+    if (!r.noisy.empty()) text += ", \"noisy\": " + json_string(r.noisy);
     text += i + 1 < rows.size() ? "},\n" : "}\n";
   }
-  text += "]\n";
+  text += "  ]\n}\n";
   std::FILE* f = std::fopen(path.c_str(), "we");
   if (f == nullptr) return false;
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();

@@ -12,6 +12,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ipcx::bench {
@@ -52,6 +53,15 @@ struct row {
   std::optional<double> cpu_producer_ns_per_msg;
   std::optional<double> cpu_consumer_ns_per_msg;
   std::optional<double> ratio_msgs;  // ipcx rows: median of paired ipcx/limit msgs_per_s
+
+  // The larger of the two processes' peak RSS (VmHWM) during this implementation's repetitions.
+  // It counts all the process holds then: the benchmark itself, libc, and the pages of the other
+  // implementation of the pair that are still resident.
+  std::optional<std::uint64_t> peak_rss_kib;
+  // The hypervisor's steal time over the case, as a share of both CPUs; `noisy` says why a row
+  // should not be trusted (empty when it should).
+  std::optional<double> steal_pct;
+  std::string noisy;
 };
 
 // One repetition of a throughput case.
@@ -83,7 +93,23 @@ void aggregate_stream(std::span<const stream_stats> reps, std::size_t size, row&
 
 // The table on stdout: one line per (mechanism, size, placement), raw and ipcx side by side.
 void print_table(const std::vector<row>& rows, std::FILE* out);
-// Writes every row as a JSON array; false (errno set) when the file cannot be written.
-bool write_json(const std::vector<row>& rows, const std::string& path);
+// What the JSON says about the run besides its rows.
+struct run_info {
+  std::string cpu_model;    // /proc/cpuinfo "model name"
+  int cpus_online = 0;      // sysconf(_SC_NPROCESSORS_ONLN)
+  int cpus_usable = 0;      // in this process's affinity mask
+  std::string kernel;       // uname -r
+  std::string clocksource;  // /sys/devices/system/clocksource/clocksource0/current_clocksource
+  std::string started;      // UTC, ISO 8601
+  double seconds = 0;       // the run's wall time
+  std::vector<std::pair<std::string, std::string>> peers;  // name, library version
+};
+
+// Reads the machine's facts into a run_info (peers and times are the caller's).
+run_info machine_facts();
+
+// Writes {"machine": ..., "peers": ..., "rows": [...]}; false (errno set) when the file cannot be
+// written.
+bool write_json(const std::vector<row>& rows, const run_info& info, const std::string& path);
 
 }  // namespace ipcx::bench

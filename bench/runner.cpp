@@ -404,6 +404,10 @@ void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2]
       rows[i]->status = static_cast<row_status>(status);
       rows[i]->note = rest.substr(static_cast<std::size_t>(consumed));
     }
+  } else if (verb == "rss") {
+    unsigned long long kib = 0;
+    if (std::sscanf(rest.c_str(), "%llu", &kib) == 1)
+      rows[i]->peak_rss_kib = std::max<std::uint64_t>(rows[i]->peak_rss_kib.value_or(0), kib);
   } else if (verb == "fail") {
     if (rows[i]->status == row_status::not_available) return;
     reported[i] = true;
@@ -435,6 +439,37 @@ void restore_interrupt_handlers() {
 
 bool interrupted() { return interrupt_flag != 0; }
 
+void session::reset_peak_rss() {
+  int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)!::write(fd, "5", 1);
+  ::close(fd);
+}
+
+void session::note_peak_rss(impl which) {
+  std::FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return;
+  char line[256];
+  unsigned long long kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "VmHWM: %llu kB", &kib) == 1) break;
+  std::fclose(f);
+  auto& peak = peak_rss_kib_[static_cast<int>(which)];
+  peak = std::max<std::uint64_t>(peak, kib);
+}
+
+// Steal time of all CPUs (/proc/stat, in USER_HZ ticks): time the hypervisor ran something else
+// while this guest wanted to run.
+std::uint64_t steal_ticks() {
+  std::FILE* f = std::fopen("/proc/stat", "re");
+  if (f == nullptr) return 0;
+  unsigned long long v[8] = {};
+  int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                      &v[3], &v[4], &v[5], &v[6], &v[7]);
+  std::fclose(f);
+  return n == 8 ? v[7] : 0;
+}
+
 case_outcome run_case(const case_spec& spec, mechanism_main body) {
   case_outcome out;
   for (row* r : {&out.raw, &out.ipcx}) {
@@ -446,6 +481,8 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
   }
   out.raw.impl = "raw";
   out.ipcx.impl = "ipcx";
+  const std::uint64_t steal_before = steal_ticks();
+  const std::uint64_t started = now_ns();
 
   auto fail_both = [&](const std::string& what) {
     for (row* r : {&out.raw, &out.ipcx}) {
@@ -602,6 +639,16 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
       else
         aggregate(reps[i], r);
     }
+  }
+  // Noisy: the hypervisor took more than 2% of the case's CPU time (2 CPUs' worth of wall time).
+  const double wall_ticks =
+      static_cast<double>(now_ns() - started) * static_cast<double>(::sysconf(_SC_CLK_TCK)) / 1e9;
+  const double steal_pct =
+      wall_ticks > 0 ? 100.0 * static_cast<double>(steal_ticks() - steal_before) / (2 * wall_ticks)
+                     : 0;
+  for (row* r : rows) {
+    r->steal_pct = steal_pct;
+    if (steal_pct > 2.0) r->noisy = "steal " + std::to_string(static_cast<int>(steal_pct)) + "%";
   }
   if (out.raw.status == row_status::ok && out.ipcx.status == row_status::ok) {
     if (spec.kind == "throughput")

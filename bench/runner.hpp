@@ -144,6 +144,10 @@ class session {
   }
 
   bool agree();  // the state exchange; false if the peer vanished
+  // Peak RSS per implementation: the kernel's high-water mark (VmHWM) is reset to the current
+  // RSS (/proc/self/clear_refs "5") before each repetition and read after it.
+  void reset_peak_rss();
+  void note_peak_rss(impl which);
   // Test hook (responder only): IPCX_BENCH_FAULT=IMPL:exit|hang|bad-seq makes the responder die,
   // stop answering, or expect the wrong sequence number at the start of IMPL's first repetition.
   void inject_fault(impl which);
@@ -168,6 +172,7 @@ class session {
   std::vector<std::byte> rx_;
   std::vector<std::uint64_t> samples_;
   void* stream_area_ = nullptr;
+  std::uint64_t peak_rss_kib_[2] = {0, 0};
 };
 
 // What one case produced: a raw row and an ipcx row (status, note, statistics).
@@ -373,13 +378,19 @@ int session::run(Raw* raw, Ipcx* ipcx) {
       if (!usable(which)) continue;
       if (responder_ && round == 0) inject_fault(which);
       bool ok = false;
+      reset_peak_rss();
       if (which == impl::raw)
         ok = play(*raw, which);
       else
         ok = play(*ipcx, which);
+      note_peak_rss(which);
       if (!ok) return 1;
     }
   }
+  for (impl which : {impl::raw, impl::ipcx})
+    if (peak_rss_kib_[static_cast<int>(which)] > 0)
+      report(std::string("rss ") + impl_name(which) + " " +
+             std::to_string(peak_rss_kib_[static_cast<int>(which)]));
   report("done");
   return 0;
 }

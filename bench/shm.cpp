@@ -348,4 +348,31 @@ row measure_memcpy(std::size_t block, std::uint64_t duration_ns, int cpu) {
   return r;
 }
 
+row measure_null_syscall(int cpu) {
+  row r;
+  r.mechanism = "syscall";
+  r.impl = "limit";
+  r.mode = "default";
+  r.size = 0;
+  r.placement = "same-core";
+  cpu_set_t old_set, set;
+  bool restore = ::sched_getaffinity(0, sizeof old_set, &old_set) == 0;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  ::sched_setaffinity(0, sizeof set, &set);
+  // Eleven slices of 20000 calls: a slice's mean per call is one sample.
+  std::vector<std::uint64_t> per_call;
+  for (int slice = 0; slice < 11; ++slice) {
+    constexpr int calls = 20000;
+    std::uint64_t start = now_ns();
+    for (int i = 0; i < calls; ++i) (void)::syscall(SYS_getppid);
+    per_call.push_back((now_ns() - start) / calls);
+  }
+  if (restore) ::sched_setaffinity(0, sizeof old_set, &old_set);
+  std::vector<rep_stats> reps;
+  for (auto ns : per_call) reps.push_back({ns, ns, ns, ns, 1});
+  aggregate(reps, r);
+  return r;
+}
+
 }  // namespace ipcx::bench

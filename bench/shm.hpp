@@ -26,4 +26,9 @@ int shm_main(session& s);
 // A throughput row: impl "limit", mechanism "memcpy", msgs_per_s = copies per second.
 row measure_memcpy(std::size_t block, std::uint64_t duration_ns, int cpu);
 
+// The cost of the cheapest system call (getppid, called through syscall(2) so no library cache
+// answers it) on `cpu`: a latency row, impl "limit", mechanism "syscall", whose rtt_* fields are
+// the time of one call (the median over eleven slices of 20000 calls).
+row measure_null_syscall(int cpu);
+
 }  // namespace ipcx::bench

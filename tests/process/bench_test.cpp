@@ -199,13 +199,21 @@ class BenchCommand : public ipcx::test::ipc_test {
     auto doc = read_json(json_path_);
     EXPECT_TRUE(doc.has_value()) << "not valid JSON: " << json_path_;
     if (!doc) return {};
-    EXPECT_EQ(doc->kind, json::type::array);
-    for (const auto& r : doc->array) {
+    EXPECT_EQ(doc->kind, json::type::object);
+    if (doc->kind != json::type::object || !doc->has("rows") || !doc->has("machine")) {
+      ADD_FAILURE() << "no \"rows\" or \"machine\" in " << json_path_;
+      return {};
+    }
+    for (const char* key : {"cpu_model", "cpus_online", "kernel", "clocksource"})
+      EXPECT_TRUE(doc->at("machine").has(key)) << "machine without \"" << key << "\"";
+    EXPECT_TRUE(doc->has("peers"));
+    const json& rows = doc->at("rows");
+    for (const auto& r : rows.array) {
       for (const char* key : {"kind", "mode", "mechanism", "impl", "size", "placement", "status",
                               "rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "samples"})
         EXPECT_TRUE(r.has(key)) << "a row without \"" << key << "\"";
     }
-    return doc->array;
+    return rows.array;
   }
 
   std::string json_path_ = scratch_.path("bench.json");
