@@ -114,8 +114,8 @@ int impl_rank(const std::string& impl) {
 // One chart: the datablocks it needs (shared by its PNG and SVG) and its drawing commands.
 struct chart {
   std::string name;
-  int width = 1200;
-  int height = 800;
+  int width = 900;  // the size of a chart that only says it has nothing to draw
+  int height = 450;
   std::string data;
   std::string body;
 };
@@ -133,7 +133,7 @@ std::string png_terminal(const chart& c) {
 
 std::string svg_terminal(const chart& c) {
   return "set terminal svg size " + std::to_string(c.width) + "," + std::to_string(c.height) +
-         " dynamic noenhanced font 'Sans,11' background '#ffffff'\n";
+         " fixed name 'ipcx_bench_" + c.name + "' noenhanced font 'Sans,11' background '#ffffff'\n";
 }
 
 // Drawn when a chart has no rows: the file still exists, and says why it is empty.
@@ -149,6 +149,7 @@ std::string empty_body(const std::string& title, const std::string& why) {
 struct latency_point {
   std::size_t category = 0;
   std::size_t series = 0;
+  double x = 0;
   double p50_us = 0;
   double p99_us = 0;
 };
@@ -157,8 +158,14 @@ struct latency_panel {
   std::string placement;
   std::vector<std::string> labels;  // per category
   std::vector<std::size_t> group;   // per category: the mechanism group it belongs to
+  std::vector<double> start;        // per category: where its slot begins on the x axis
+  std::vector<double> width;        // per category: wider when many implementations share it
+  double extent = 0;                // all slots
   std::vector<latency_point> points;
 };
+
+// Markers of one category sit side by side, this far apart (x units: a plain slot is 1 wide).
+constexpr double marker_gap = 0.3;
 
 // Categories are a mechanism (with its waiting mode: "shm blocking", "shm spin") and a size. The
 // peer libraries are "shm" rows in their own waiting mode, so each sits beside the ipcx ring (and
@@ -208,7 +215,7 @@ chart latency_chart(const std::vector<row>& rows, palette& colors) {
                    });
 
   std::vector<latency_panel> panels;
-  std::size_t most_categories = 0;
+  double widest = 0;  // the largest panel's slots
   for (const auto& placement : placements) {
     latency_panel p;
     p.placement = placement;
@@ -231,7 +238,8 @@ chart latency_chart(const std::vector<row>& rows, palette& colors) {
       std::sort(sizes[g].begin(), sizes[g].end());
       for (std::size_t size : sizes[g]) {
         category_of[{groups[g], size}] = p.labels.size();
-        p.labels.push_back(groups[g] + " " + size_label(size));
+        // Size 0: a limit that carries no message (the null system call).
+        p.labels.push_back(size == 0 ? groups[g] : groups[g] + " " + size_label(size));
         p.group.push_back(g);
       }
     }
@@ -250,13 +258,35 @@ chart latency_chart(const std::vector<row>& rows, palette& colors) {
       pt.p99_us = std::max(pt.p99_us, pt.p50_us);
       p.points.push_back(pt);
     }
-    most_categories = std::max(most_categories, p.labels.size());
+    // Each category gets a slot wide enough for the markers of the implementations it has, which
+    // sit side by side in series order.
+    std::stable_sort(p.points.begin(), p.points.end(),
+                     [](const latency_point& a, const latency_point& b) {
+                       return a.series < b.series;
+                     });
+    std::vector<std::size_t> present(p.labels.size(), 0), index_in(p.points.size(), 0);
+    for (std::size_t k = 0; k < p.points.size(); ++k)
+      index_in[k] = present[p.points[k].category]++;
+    for (std::size_t i = 0; i < p.labels.size(); ++i) {
+      p.start.push_back(p.extent);
+      p.width.push_back(std::max(1.0, marker_gap * static_cast<double>(present[i])));
+      p.extent += p.width.back();
+    }
+    for (std::size_t k = 0; k < p.points.size(); ++k) {
+      auto& pt = p.points[k];
+      double n = static_cast<double>(present[pt.category]);
+      double w = p.width[pt.category];
+      double step = std::min(marker_gap, 0.8 * w / n);
+      pt.x = p.start[pt.category] + w / 2 +
+             (static_cast<double>(index_in[k]) - (n - 1) / 2) * step;
+    }
+    widest = std::max(widest, p.extent);
     panels.push_back(std::move(p));
   }
 
-  // Size: about 34 px per category, a fixed band on the right for the legend.
+  // Size: about 34 px per slot, a fixed band on the right for the legend.
   constexpr int legend_px = 230;
-  c.width = std::clamp(140 + legend_px + 34 * static_cast<int>(most_categories), 1000, 3200);
+  c.width = std::clamp(140 + legend_px + static_cast<int>(34 * widest), 1000, 3200);
   const int panel_px = 470;
   c.height = 70 + panel_px * static_cast<int>(panels.size());
   const double left = 80.0 / c.width;
@@ -269,9 +299,13 @@ chart latency_chart(const std::vector<row>& rows, palette& colors) {
   std::string& b = c.body;
   b += "set encoding utf8\n";
   b += "set multiplot title " + quoted(title) + " font ',15'\n";
-  b += "set logscale y 10\nset format y '%g'\nset ytics nomirror\nset mytics 10\n";
-  b += "set ylabel 'round trip (µs)'\n";
-  b += "set grid ytics mytics lc rgb '#d8d8d8' lw 1, lc rgb '#eeeeee' lw 1\n";
+  // Tics at 1, 2 and 5 of each decade: the same-core panel often spans less than one decade.
+  b += "set logscale y 10\nset ytics nomirror (";
+  for (double decade = 0.01; decade < 1e6; decade *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      b += (decade > 0.01 || m > 1 ? ", " : "") + quoted(num(m * decade)) + " " + num(m * decade);
+  b += ")\nset ylabel 'round trip (µs)'\n";
+  b += "set grid ytics lt 1 lc rgb '#d4d4d4' lw 1\n";
   b += "set errorbars 1.2\nset border 3\n";
   b += "set key outside right top vertical Left reverse noautotitle spacing 1.3 "
        "title 'implementation' box lc rgb '#bbbbbb'\n";
@@ -287,10 +321,10 @@ chart latency_chart(const std::vector<row>& rows, palette& colors) {
     b += "set tmargin at screen " + num(panel_top - title_pad) + "\n";
     b += "set bmargin at screen " + num(panel_top - panel_h + labels_pad) + "\n";
     b += "set title " + quoted(placement_title(p.placement)) + " font ',13'\n";
-    b += "set xrange [-0.6:" + num(static_cast<double>(p.labels.size()) - 0.4) + "]\n";
+    b += "set xrange [-0.1:" + num(p.extent + 0.1) + "]\n";
     b += "set xtics nomirror rotate by 40 right scale 0 (";
     for (std::size_t i = 0; i < p.labels.size(); ++i)
-      b += (i ? ", " : "") + quoted(p.labels[i]) + " " + std::to_string(i);
+      b += (i ? ", " : "") + quoted(p.labels[i]) + " " + num(p.start[i] + p.width[i] / 2);
     b += ")\n";
     // A light band behind every other mechanism, so the sizes of one mechanism read as a group.
     b += "unset object\n";
@@ -300,29 +334,17 @@ chart latency_chart(const std::vector<row>& rows, palette& colors) {
       while (j < p.labels.size() && p.group[j] == p.group[i]) ++j;
       if (p.group[i] % 2 == 0)
         b += "set object " + std::to_string(object++) + " rectangle from first " +
-             num(static_cast<double>(i) - 0.5) + ", graph 0 to first " +
-             num(static_cast<double>(j) - 0.5) +
+             num(p.start[i]) + ", graph 0 to first " + num(p.start[j - 1] + p.width[j - 1]) +
              ", graph 1 behind fillcolor rgb '#f1f3f7' fillstyle solid 1.0 noborder\n";
       i = j;
     }
-    // Within a category the markers of the implementations present sit side by side.
-    std::vector<std::size_t> present(p.labels.size(), 0), index_in(p.points.size(), 0);
-    for (std::size_t s = 0; s < series.size(); ++s)
-      for (std::size_t k = 0; k < p.points.size(); ++k)
-        if (p.points[k].series == s) index_in[k] = present[p.points[k].category]++;
     std::string plot;
     for (std::size_t s = 0; s < series.size(); ++s) {
       std::string block = "$latency_" + std::to_string(pi) + "_" + std::to_string(s);
       std::string lines;
-      for (std::size_t k = 0; k < p.points.size(); ++k) {
-        const auto& pt = p.points[k];
-        if (pt.series != s) continue;
-        double n = static_cast<double>(present[pt.category]);
-        double step = std::min(0.22, 0.8 / n);
-        double x = static_cast<double>(pt.category) +
-                   (static_cast<double>(index_in[k]) - (n - 1) / 2) * step;
-        lines += num(x) + " " + num(pt.p50_us) + " " + num(pt.p99_us) + "\n";
-      }
+      for (const auto& pt : p.points)
+        if (pt.series == s)
+          lines += num(pt.x) + " " + num(pt.p50_us) + " " + num(pt.p99_us) + "\n";
       if (lines.empty()) continue;
       c.data += block + " << EOD\n" + lines + "EOD\n";
       plot += (plot.empty() ? "plot " : ", \\\n     ") + block +
@@ -337,11 +359,27 @@ chart latency_chart(const std::vector<row>& rows, palette& colors) {
 
 // ---- throughput and CPU -----------------------------------------------------------------------
 
+// A full run streams through a dozen kernel mechanisms, raw and ipcx, in two placements, besides
+// the ring, the limits and the peers: far too many lines for one plot. So each chart has a panel
+// per family: the kernel mechanisms per placement (colour per mechanism, raw dashed beside ipcx
+// solid), and shared memory (the ring's modes, the limits, the peer libraries: colour per
+// implementation).
+
 struct stream_series {
   std::string mechanism, impl, mode, placement;
   std::string label;
   std::map<std::size_t, const row*> by_size;  // the first row of each size
 };
+
+struct stream_panel {
+  std::string title;
+  bool kernel = false;  // raw and ipcx through kernel mechanisms
+  std::vector<stream_series> lines;
+};
+
+bool kernel_family(const stream_series& s) {
+  return (s.impl == "raw" || s.impl == "ipcx") && s.mechanism != "shm";
+}
 
 std::string stream_label(const stream_series& s, bool show_placement) {
   std::string label;
@@ -353,66 +391,126 @@ std::string stream_label(const stream_series& s, bool show_placement) {
   } else {
     label = s.impl;  // a peer library: its name says how it waits
   }
-  if (show_placement) label += " (" + s.placement + ")";
+  if (show_placement)
+    label += s.placement == "same-core"    ? " (one core)"
+             : s.placement == "cross-core" ? " (two cores)"
+                                           : " (" + s.placement + ")";
   return label;
 }
 
-// The lines of a throughput-kind chart: rows with status ok for which `field` is set.
+// The panels of a throughput-kind chart: rows with status ok for which `field` is set.
 template <typename Field>
-std::vector<stream_series> stream_lines(const std::vector<row>& rows, Field field) {
-  std::vector<stream_series> out;
+std::vector<stream_panel> stream_panels(const std::vector<row>& rows, Field field) {
+  std::vector<stream_series> all;
   for (const auto& r : rows) {
     if (r.kind != "throughput" || r.status != row_status::ok || !field(r).has_value()) continue;
-    auto it = std::find_if(out.begin(), out.end(), [&](const stream_series& s) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const stream_series& s) {
       return s.mechanism == r.mechanism && s.impl == r.impl && s.mode == r.mode &&
              s.placement == r.placement;
     });
-    if (it == out.end()) {
-      out.push_back({r.mechanism, r.impl, r.mode, r.placement, "", {}});
-      it = out.end() - 1;
+    if (it == all.end()) {
+      all.push_back({r.mechanism, r.impl, r.mode, r.placement, "", {}});
+      it = all.end() - 1;
     }
     it->by_size.emplace(r.size, &r);  // the ring again beside a peer: the first one stands
   }
-  std::stable_sort(out.begin(), out.end(), [](const stream_series& a, const stream_series& b) {
-    return impl_rank(a.impl) < impl_rank(b.impl);
-  });
-  // The placement is named only on the lines that differ from the usual one (memcpy runs on one
-  // core, the streams across two).
-  std::map<std::string, int> count;
-  for (const auto& s : out) ++count[s.placement];
-  std::string usual;
-  int most = 0;
-  for (const auto& [placement, n] : count)
-    if (n > most) usual = placement, most = n;
-  for (auto& s : out) s.label = stream_label(s, s.placement != usual);
-  return out;
+  std::vector<stream_panel> panels;
+  for (const char* placement : {"cross-core", "same-core", ""}) {
+    stream_panel p;
+    p.kernel = true;
+    for (const auto& s : all) {
+      bool kernel = kernel_family(s);
+      bool here = *placement ? s.placement == placement
+                             : s.placement != "cross-core" && s.placement != "same-core";
+      if (kernel && here) p.lines.push_back(s);
+    }
+    if (p.lines.empty()) continue;
+    p.title = std::string("kernel mechanisms, ") +
+              (*placement ? placement : "other placements") + " (raw dashed, ipcx solid)";
+    for (auto& l : p.lines) l.label = l.mechanism;
+    panels.push_back(std::move(p));
+  }
+  stream_panel shared;
+  shared.title = "shared memory: the ipcx ring, the limits, the peer libraries";
+  for (const auto& s : all)
+    if (!kernel_family(s)) shared.lines.push_back(s);
+  if (!shared.lines.empty()) {
+    std::stable_sort(shared.lines.begin(), shared.lines.end(),
+                     [](const stream_series& a, const stream_series& b) {
+                       return impl_rank(a.impl) < impl_rank(b.impl);
+                     });
+    // The placement is named only on lines that differ from the usual one (memcpy runs on one
+    // core, the streams across two).
+    std::map<std::string, int> count;
+    for (const auto& l : shared.lines) ++count[l.placement];
+    std::string usual;
+    int most = 0;
+    for (const auto& [placement, n] : count)
+      if (n > most) usual = placement, most = n;
+    for (auto& l : shared.lines) l.label = stream_label(l, l.placement != usual);
+    panels.push_back(std::move(shared));
+  }
+  return panels;
 }
 
-// Line styles: the colour says the implementation, the dash and marker which of its lines.
-std::string stream_styles(const std::vector<stream_series>& lines, palette& colors) {
+// Kernel panels: one colour per mechanism, the same in every panel and chart.
+constexpr const char* mechanism_colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                            "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                                            "#bcbd22", "#393b79", "#ad494a", "#7f7f7f"};
+constexpr int filled_points[] = {7, 5, 9, 11, 13, 15};  // each open one is one less
+
+class mechanism_palette {
+ public:
+  std::size_t index(const std::string& mechanism) {
+    auto it = std::find(seen_.begin(), seen_.end(), mechanism);
+    if (it != seen_.end()) return static_cast<std::size_t>(it - seen_.begin());
+    seen_.push_back(mechanism);
+    return seen_.size() - 1;
+  }
+
+ private:
+  std::vector<std::string> seen_;
+};
+
+// The style of each line, as plot options.
+std::vector<std::string> stream_styles(const stream_panel& p, palette& colors,
+                                       mechanism_palette& mechanisms) {
+  std::vector<std::string> out;
+  if (p.kernel) {
+    for (const auto& l : p.lines) {
+      std::size_t m = mechanisms.index(l.mechanism);
+      int point = filled_points[m % std::size(filled_points)];
+      bool raw = l.impl == "raw";
+      out.push_back("lc rgb '" + std::string(mechanism_colors[m % std::size(mechanism_colors)]) +
+                    "' dt " + (raw ? "2" : "1") + " pt " + std::to_string(raw ? point - 1 : point) +
+                    " ps 1.1 lw " + (raw ? "1.4" : "2"));
+    }
+    return out;
+  }
+  // Shared memory: the colour says the implementation, the dash and marker which of its lines.
   constexpr int dashes[] = {1, 2, 4, 5, 3};
   constexpr int points[] = {7, 6, 5, 4, 9, 8};
   std::map<std::string, int> seen;
-  std::string out;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    style st = colors.of(lines[i].impl);
-    int k = seen[lines[i].impl]++;
+  for (const auto& l : p.lines) {
+    style st = colors.of(l.impl);
+    int k = seen[l.impl]++;
     int point = k == 0 ? st.point : points[k % std::size(points)];
-    double width = lines[i].impl == "ipcx" ? 2.4 : 1.7;
-    out += "set style line " + std::to_string(i + 1) + " lc rgb '" + st.color + "' dt " +
-           std::to_string(dashes[k % std::size(dashes)]) + " pt " + std::to_string(point) +
-           " ps 1.2 lw " + num(width) + "\n";
+    out.push_back("lc rgb '" + st.color + "' dt " +
+                  std::to_string(dashes[k % std::size(dashes)]) + " pt " + std::to_string(point) +
+                  " ps 1.2 lw " + (l.impl == "ipcx" ? "2.4" : "1.7"));
   }
   return out;
 }
 
-std::string size_axis(const std::vector<stream_series>& lines) {
+// The x axis, shared by every panel of a chart so they compare at a glance.
+std::string size_axis(const std::vector<stream_panel>& panels) {
   std::vector<std::size_t> sizes;
-  for (const auto& l : lines)
-    for (const auto& [size, r] : l.by_size)
-      if (std::find(sizes.begin(), sizes.end(), size) == sizes.end()) sizes.push_back(size);
+  for (const auto& p : panels)
+    for (const auto& l : p.lines)
+      for (const auto& [size, r] : l.by_size)
+        if (std::find(sizes.begin(), sizes.end(), size) == sizes.end()) sizes.push_back(size);
   std::sort(sizes.begin(), sizes.end());
-  std::string out = "set logscale x 2\nset xlabel 'message size'\n";
+  std::string out = "set logscale x 2\n";
   out += "set xrange [" + num(static_cast<double>(sizes.front()) / 1.5) + ":" +
          num(static_cast<double>(sizes.back()) * 1.5) + "]\n";
   out += "set xtics nomirror (";
@@ -423,12 +521,11 @@ std::string size_axis(const std::vector<stream_series>& lines) {
 
 // One datablock per line: size, then the values of `columns`.
 template <typename... Columns>
-std::string stream_data(const std::string& prefix, const std::vector<stream_series>& lines,
-                        Columns... columns) {
+std::string stream_data(const std::string& prefix, const stream_panel& p, Columns... columns) {
   std::string out;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
+  for (std::size_t i = 0; i < p.lines.size(); ++i) {
     out += "$" + prefix + "_" + std::to_string(i) + " << EOD\n";
-    for (const auto& [size, r] : lines[i].by_size) {
+    for (const auto& [size, r] : p.lines[i].by_size) {
       out += std::to_string(size);
       ((out += " " + num(columns(*r))), ...);
       out += "\n";
@@ -438,82 +535,141 @@ std::string stream_data(const std::string& prefix, const std::vector<stream_seri
   return out;
 }
 
-std::string stream_plot(const std::string& prefix, const std::vector<stream_series>& lines,
-                        int column) {
-  std::string out;
-  for (std::size_t i = 0; i < lines.size(); ++i)
-    out += (i ? ", \\\n     " : "plot ") + std::string("$") + prefix + "_" + std::to_string(i) +
-           " using 1:" + std::to_string(column) + " with linespoints ls " +
-           std::to_string(i + 1) + " title " + quoted(lines[i].label);
+// A kernel panel's legend names each mechanism once, then the two line styles; a shared-memory
+// panel's names each line.
+std::string stream_plot(const std::string& prefix, const stream_panel& p,
+                        const std::vector<std::string>& styles, int column, bool key) {
+  std::string out = "plot ";
+  auto add = [&](const std::string& item) {
+    out += (out.size() > 5 ? ", \\\n     " : "") + item;
+  };
+  for (std::size_t i = 0; i < p.lines.size(); ++i) {
+    std::string title = key && !p.kernel ? "title " + quoted(p.lines[i].label) : "notitle";
+    add("$" + prefix + "_" + std::to_string(i) + " using 1:" + std::to_string(column) +
+        " with linespoints " + styles[i] + " " + title);
+  }
+  if (key && p.kernel) {
+    std::vector<std::string> named;
+    for (std::size_t i = 0; i < p.lines.size(); ++i) {
+      if (std::find(named.begin(), named.end(), p.lines[i].mechanism) != named.end()) continue;
+      named.push_back(p.lines[i].mechanism);
+      std::string solid = styles[i];
+      if (p.lines[i].impl == "raw") {  // the legend shows each colour in the ipcx style
+        solid.replace(solid.find(" dt 2"), 5, " dt 1");
+        auto pt = solid.find(" pt ") + 4;
+        auto end = solid.find(' ', pt);
+        solid.replace(pt, end - pt, std::to_string(std::stoi(solid.substr(pt, end - pt)) + 1));
+      }
+      add("keyentry with linespoints " + solid + " title " + quoted(p.lines[i].mechanism));
+    }
+    add("keyentry with linespoints lc rgb '#333333' dt 2 pt 6 lw 1.4 title 'raw'");
+    add("keyentry with linespoints lc rgb '#333333' dt 1 pt 7 lw 2 title 'ipcx'");
+  }
   return out + "\n";
 }
 
+constexpr int stream_legend_px = 310;  // the band right of a stream chart that holds its legends
 const std::string stream_key =
-    "set key outside right top vertical Left reverse spacing 1.3 box lc rgb '#bbbbbb'\n";
-const std::string log_grid =
-    "set grid xtics ytics mytics lc rgb '#d8d8d8' lw 1, lc rgb '#eeeeee' lw 1\n";
+    "set key outside right top vertical Left reverse spacing 1.2 box lc rgb '#bbbbbb'\n";
+const std::string log_grid = "set grid xtics ytics lt 1 lc rgb '#d4d4d4' lw 1\n";
 
-chart throughput_chart(const std::vector<row>& rows, palette& colors) {
+// Decades of nanoseconds labelled with their unit ("100 ns", "10 µs"): minor tics need automatic
+// major ones, so these go without.
+std::string duration_tics() {
+  std::string out = "set ytics nomirror (";
+  const char* units[] = {"ns", "µs", "ms", "s"};
+  double value = 1;
+  for (int unit = 0; unit < 4; ++unit)
+    for (int step = 1; step <= 100; step *= 10, value *= 10)
+      out += (value > 1 ? ", '" : "'") + std::to_string(step) + " " + units[unit] + "' " +
+             num(value);
+  return out + ")\n";
+}
+
+std::string at_screen(const char* side, double v) {
+  return "set " + std::string(side) + "margin at screen " + num(v) + "\n";
+}
+
+chart throughput_chart(const std::vector<row>& rows, palette& colors,
+                       mechanism_palette& mechanisms) {
   chart c;
   c.name = "throughput";
   const std::string title = "One-way throughput by message size (median over repetitions)";
-  auto lines = stream_lines(rows, [](const row& r) { return r.msgs_per_s; });
-  if (lines.empty()) {
+  auto panels = stream_panels(rows, [](const row& r) { return r.msgs_per_s; });
+  if (panels.empty()) {
     c.body = empty_body(title, "no throughput rows with status ok in this run");
     return c;
   }
-  c.width = 1300;
-  c.height = 1050;
+  // A row of two plots per panel: messages/s, and the same lines as payload bandwidth.
+  const int row_px = 430;
+  c.width = 1700;
+  c.height = 85 + row_px * static_cast<int>(panels.size());  // + the size axis name
+  const double w = c.width, h = c.height;
+  const double plot_w = (w - 90 - 95 - stream_legend_px - 10) / 2;
   auto mb = [](const row& r) {
     return r.mb_per_s ? *r.mb_per_s : *r.msgs_per_s * static_cast<double>(r.size) / 1e6;
   };
-  c.data = stream_data("throughput", lines, [](const row& r) { return *r.msgs_per_s; }, mb);
-  const double left = 90.0 / c.width, right = 1.0 - 260.0 / c.width;
   std::string& b = c.body;
   b += "set encoding utf8\n";
   b += "set multiplot title " + quoted(title) + " font ',15'\n";
-  b += stream_styles(lines, colors) + size_axis(lines) + log_grid;
-  b += "set logscale y 10\nset mytics 10\nset ytics nomirror\nset border 3\n";
-  b += "set lmargin at screen " + num(left) + "\nset rmargin at screen " + num(right) + "\n";
-  // Top: messages per second, with the legend; bottom: payload bandwidth, same lines.
-  b += "set tmargin at screen 0.90\nset bmargin at screen 0.55\n";
-  b += "set title 'messages per second' font ',13'\n";
-  b += "set ylabel 'messages/s'\nset format y '%.0s%c'\n" + stream_key;
-  b += stream_plot("throughput", lines, 2);
-  b += "set tmargin at screen 0.46\nset bmargin at screen 0.08\n";
-  b += "set title 'payload bandwidth (10^6 bytes per second)' font ',13'\n";
-  b += "set ylabel 'MB/s'\nset format y '%g'\nunset key\n";
-  b += stream_plot("throughput", lines, 3);
+  b += size_axis(panels) + log_grid + "set logscale y 10\nset mytics 10\nset border 3\n";
+  for (std::size_t i = 0; i < panels.size(); ++i) {
+    const auto& p = panels[i];
+    std::string prefix = "throughput_" + std::to_string(i);
+    c.data += stream_data(prefix, p, [](const row& r) { return *r.msgs_per_s; }, mb);
+    auto styles = stream_styles(p, colors, mechanisms);
+    double top = 1.0 - (55.0 + row_px * static_cast<double>(i)) / h;
+    b += at_screen("t", top - 28 / h) + at_screen("b", top - (row_px - 45) / h);
+    b += at_screen("l", 90 / w) + at_screen("r", (90 + plot_w) / w);
+    // The size axis is named once, under the last row, where it does not meet a title.
+    b += i + 1 == panels.size() ? "set xlabel 'message size'\n" : "unset xlabel\n";
+    b += "set title " + quoted(p.title + ": messages/s") + " font ',12'\n";
+    b += "set ylabel 'messages/s'\nset format y '%.0s%c'\nset ytics nomirror\nunset key\n";
+    b += stream_plot(prefix, p, styles, 2, false);
+    b += at_screen("l", (90 + plot_w + 95) / w) + at_screen("r", (90 + 2 * plot_w + 95) / w);
+    b += "set title 'payload bandwidth (MB = 10^6 bytes)' font ',12'\n";
+    b += "set ylabel 'MB/s'\nset format y '%g'\n" + stream_key;
+    b += stream_plot(prefix, p, styles, 3, true);
+  }
   b += "unset multiplot\n";
   return c;
 }
 
-chart cpu_chart(const std::vector<row>& rows, palette& colors) {
+chart cpu_chart(const std::vector<row>& rows, palette& colors, mechanism_palette& mechanisms) {
   chart c;
   c.name = "cpu";
   const std::string title = "CPU time per message, one-way streams (producer + consumer)";
-  std::vector<row> streams;
   // memcpy is one process copying: its CPU time is not a producer and a consumer's.
+  std::vector<row> streams;
   for (const auto& r : rows)
     if (r.mechanism != "memcpy") streams.push_back(r);
-  auto lines = stream_lines(streams, [](const row& r) { return r.cpu_ns_per_msg; });
-  if (lines.empty()) {
+  auto panels = stream_panels(streams, [](const row& r) { return r.cpu_ns_per_msg; });
+  if (panels.empty()) {
     c.body = empty_body(title, "no throughput rows with a CPU time in this run");
     return c;
   }
-  // The series point into `streams`: the data must be written before it goes out of scope.
-  c.data = stream_data("cpu", lines, [](const row& r) { return *r.cpu_ns_per_msg; });
+  const int row_px = 420;
   c.width = 1300;
-  c.height = 680;
+  c.height = 85 + row_px * static_cast<int>(panels.size());  // + the size axis name
+  const double w = c.width, h = c.height;
   std::string& b = c.body;
   b += "set encoding utf8\n";
-  b += "set title " + quoted(title) + " font ',15'\n";
-  b += stream_styles(lines, colors) + size_axis(lines) + log_grid;
-  b += "set logscale y 10\nset mytics 10\nset ytics nomirror\nset border 3\nset format y '%g'\n";
-  b += "set ylabel 'CPU time per message (ns, user + system)'\n" + stream_key;
-  b += "set lmargin at screen " + num(90.0 / c.width) + "\nset rmargin at screen " +
-       num(1.0 - 260.0 / c.width) + "\n";
-  b += stream_plot("cpu", lines, 2);
+  b += "set multiplot title " + quoted(title) + " font ',15'\n";
+  b += size_axis(panels) + log_grid + "set logscale y 10\nset border 3\n" + duration_tics();
+  b += "set ylabel 'CPU time per message (user + system)'\n" + stream_key;
+  b += at_screen("l", 100 / w) + at_screen("r", 1.0 - stream_legend_px / w);
+  for (std::size_t i = 0; i < panels.size(); ++i) {
+    const auto& p = panels[i];
+    std::string prefix = "cpu_" + std::to_string(i);
+    // The panels point into `streams`: their data is written here, while it lives.
+    c.data += stream_data(prefix, p, [](const row& r) { return *r.cpu_ns_per_msg; });
+    double top = 1.0 - (55.0 + row_px * static_cast<double>(i)) / h;
+    b += at_screen("t", top - 28 / h) + at_screen("b", top - (row_px - 45) / h);
+    b += i + 1 == panels.size() ? "set xlabel 'message size'\n" : "unset xlabel\n";
+    b += "set title " + quoted(p.title) + " font ',12'\n";
+    b += stream_plot(prefix, p, stream_styles(p, colors, mechanisms), 2, true);
+  }
+  b += "unset multiplot\n";
   return c;
 }
 
@@ -554,7 +710,8 @@ std::string one_line(const std::string& text) {
   std::string out, line;
   auto flush = [&] {
     auto first = line.find_first_not_of(" \t\r");
-    if (first != std::string::npos && line.find_first_not_of(" \t\r^", first) != std::string::npos) {
+    bool caret_only = line.find_first_not_of(" \t\r^") == std::string::npos;
+    if (first != std::string::npos && !caret_only) {
       auto last = line.find_last_not_of(" \t\r");
       out += (out.empty() ? "" : " | ") + line.substr(first, last - first + 1);
     }
@@ -639,13 +796,18 @@ bool run_gnuplot(const std::string& gnuplot, const std::string& script, std::str
     if (output.size() < max_error_text)
       output.append(buffer, std::min(static_cast<std::size_t>(n), max_error_text - output.size()));
   }
-  if (timed_out) ::kill(pid, SIGKILL);
+  // It closed its stderr (or the time is up): wait for its exit, to the same deadline.
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
+  for (;;) {
+    if (!timed_out && std::chrono::steady_clock::now() >= deadline) timed_out = true;
+    if (timed_out) ::kill(pid, SIGKILL);
+    pid_t got = ::waitpid(pid, &status, timed_out ? 0 : WNOHANG);
+    if (got == pid) break;
+    if (got < 0 && errno != EINTR) {
       error = errno_text(errno, "waitpid", gnuplot);
       return false;
     }
+    if (got == 0) ::usleep(2000);
   }
   if (timed_out) {
     error = "gnuplot: still running after " + std::to_string(gnuplot_timeout_ms / 1000) +
@@ -678,10 +840,11 @@ bool write_plots(const std::vector<row>& rows, const std::string& prefix, std::s
     return false;
   }
   palette colors;
+  mechanism_palette mechanisms;
   std::vector<chart> charts;
   charts.push_back(latency_chart(rows, colors));
-  charts.push_back(throughput_chart(rows, colors));
-  charts.push_back(cpu_chart(rows, colors));
+  charts.push_back(throughput_chart(rows, colors, mechanisms));
+  charts.push_back(cpu_chart(rows, colors, mechanisms));
 
   std::string script = "set encoding utf8\n";
   for (const auto& c : charts) script += c.data;
