@@ -3,6 +3,8 @@
 // share. Used by the shared-memory cases, the peers and every kernel mechanism.
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -37,7 +39,13 @@ inline bool wait_for(const std::atomic<std::uint64_t>& word, std::uint64_t value
                      std::uint64_t until) {
   for (std::uint32_t i = 0;; ++i) {
     if (word.load(std::memory_order_acquire) >= value) return true;
-    if ((i & 1023) == 0 && now_ns() >= until) return false;
+    if ((i & 1023) == 0) {
+      if (now_ns() >= until) return false;
+      // A peer library's own threads (zmq's I/O thread, nng's workers) share this CPU and, under
+      // SCHED_FIFO, this priority: without a yield the producer would keep them from writing the
+      // messages whose arrival it waits for. Outside the timed part: it changes no figure.
+      ::sched_yield();
+    }
     cpu_relax();
   }
 }

@@ -4,12 +4,11 @@
 //
 // Latency uses two queues (one each way), throughput one. The initiator creates them and says so
 // before the responder opens them. A crash leaves them in /dev/shm: boost_mq_cleanup removes them.
+#include <algorithm>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <boost/version.hpp>
-
-#include <algorithm>
 #include <cstddef>
 #include <exception>
 #include <optional>
@@ -30,8 +29,9 @@ std::string queue_name(const case_spec& spec, const char* stem) {
   return spec.ipc_name(stem).substr(1);
 }
 
-// As many slots as the ipcx ring holds messages of this size, within reason: a 64 B queue of
-// 16384 slots would only make the queue's index bigger than the ring.
+// As many slots as the ipcx ring holds messages of this size, within [16, 4096]: at least 16 so a
+// 1 MiB stream keeps flowing (the ring holds two), at most 4096, already far more than a blocking
+// queue needs to keep the producer from waiting on the consumer's every wake-up.
 std::size_t queue_slots(std::size_t size) {
   return std::clamp<std::size_t>(ring_capacity(size) / size, 16, 4096);
 }
@@ -57,8 +57,9 @@ class boost_mq_peer : public endpoint_base {
           q.emplace(bip::open_only, name.c_str());
         }
       } catch (const std::exception& e) {
-        failure = std::string(create ? "message_queue(create_only, " : "message_queue(open_only, ") +
-                  name + "): " + e.what();
+        failure =
+            std::string(create ? "message_queue(create_only, " : "message_queue(open_only, ") +
+            name + "): " + e.what();
       }
     };
     if (!s.is_responder()) {

@@ -37,7 +37,8 @@ class nng_peer : public endpoint_base {
     wait_for_hang_up_ = responder && !one_way;
     std::string failure = set_up(responder, one_way);
     if (responder) {
-      if (failure.empty()) failure = call("nng_listen", nng_listen(socket_, url_.c_str(), nullptr, 0));
+      if (failure.empty())
+        failure = call("nng_listen", nng_listen(socket_, url_.c_str(), nullptr, 0));
       s.tell_peer(failure.empty() ? "ok" : "fail");
     } else {
       auto heard = s.hear_peer();

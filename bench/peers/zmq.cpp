@@ -6,7 +6,6 @@
 // The responder binds (tcp: to port 0, the kernel picks one) and tells the initiator the endpoint;
 // the initiator connects. Lossless: PAIR and PUSH block at the high-water mark rather than drop.
 #include <unistd.h>
-#include <zmq.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <zmq.hpp>
 
 #include "peer_case.hpp"
 #include "peers.hpp"
@@ -47,9 +47,9 @@ class zmq_peer : public endpoint_base {
       context_.emplace(1);
       step = "zmq_socket";
       object = one_way ? (responder ? "PULL" : "PUSH") : "PAIR";
-      socket_.emplace(*context_, one_way ? (responder ? zmq::socket_type::pull
-                                                      : zmq::socket_type::push)
-                                         : zmq::socket_type::pair);
+      socket_.emplace(*context_, one_way
+                                     ? (responder ? zmq::socket_type::pull : zmq::socket_type::push)
+                                     : zmq::socket_type::pair);
       step = "zmq_setsockopt";
       socket_->set(zmq::sockopt::sndhwm, high_water_mark(spec.size));
       socket_->set(zmq::sockopt::rcvhwm, high_water_mark(spec.size));
