@@ -165,10 +165,10 @@ int run(const options& opts) {
   run_info info = machine_facts();
   const mode_defaults& mode = opts.quick ? quick_mode : full_mode;
   std::vector<std::size_t> latency_sizes =
-      opts.quick ? std::vector<std::size_t>(std::begin(quick_latency_sizes),
-                                            std::end(quick_latency_sizes))
-                 : std::vector<std::size_t>(std::begin(default_latency_sizes),
-                                            std::end(default_latency_sizes));
+      opts.quick
+          ? std::vector<std::size_t>(std::begin(quick_latency_sizes), std::end(quick_latency_sizes))
+          : std::vector<std::size_t>(std::begin(default_latency_sizes),
+                                     std::end(default_latency_sizes));
   std::vector<std::size_t> throughput_sizes =
       opts.quick ? std::vector<std::size_t>(std::begin(quick_throughput_sizes),
                                             std::end(quick_throughput_sizes))
@@ -231,10 +231,10 @@ int run(const options& opts) {
         spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
         spec.sysv_key_base = key_base;
         spec.sched = opts.sched;
-        std::string na = m.no_stream != nullptr ? m.no_stream
-                         : spec.size > m.max_size    ? std::string(m.name) + " carries at most " +
-                                                   std::to_string(m.max_size) + " bytes here"
-                                             : "";
+        std::string na = m.no_stream != nullptr   ? m.no_stream
+                         : spec.size > m.max_size ? std::string(m.name) + " carries at most " +
+                                                        std::to_string(m.max_size) + " bytes here"
+                                                  : "";
         cases.push_back({std::move(spec), m.body, m.cleanup, nullptr, std::move(na)});
         if (m.max_size < 8) break;
       }
@@ -324,7 +324,8 @@ int run(const options& opts) {
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const auto& [spec, body, cleanup, peer, not_available] = cases[i];
     std::string what = spec.mechanism;
-    if (spec.mode != "default") what += " " + spec.kind + " " + spec.mode;
+    if (spec.kind != "latency" || spec.mode != "default") what += " " + spec.kind;
+    if (spec.mode != "default") what += " " + spec.mode;
     std::fprintf(stderr, "%s[%zu/%zu] %s %zu B %s%s", tty ? "\r\033[K" : "", i + 1, cases.size(),
                  what.c_str(), spec.size, spec.placement(), tty ? "" : "\n");
     std::fflush(stderr);
@@ -386,16 +387,17 @@ int run(const options& opts) {
     rc = 130;
   }
   info.seconds = seconds;
-  for (const auto& peer : peers())
-    info.peers.emplace_back(std::string(peer.name), peer.version());
+  for (const auto& peer : peers()) info.peers.emplace_back(std::string(peer.name), peer.version());
   if (!opts.plot_prefix.empty()) {
     std::string error;
     if (write_plots(rows, opts.plot_prefix, error)) {
-      std::fprintf(stderr, "charts: %s-{%s}.{png,svg}\n", opts.plot_prefix.c_str(), [] {
-        std::string names;
-        for (const auto& n : plot_names()) names += (names.empty() ? "" : ",") + n;
-        return names;
-      }().c_str());
+      std::fprintf(stderr, "charts: %s-{%s}.{png,svg}\n", opts.plot_prefix.c_str(),
+                   [] {
+                     std::string names;
+                     for (const auto& n : plot_names()) names += (names.empty() ? "" : ",") + n;
+                     return names;
+                   }()
+                       .c_str());
     } else {
       std::fprintf(stderr, "ipcx bench: %s\n", error.c_str());
       rc = 1;

@@ -2,9 +2,8 @@
 // (ordered percentiles, samples taken), never for speed: the test machine is shared and noisy.
 #include <dirent.h>
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstdlib>
@@ -17,140 +16,16 @@
 #include <string>
 #include <vector>
 
+#include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/scratch.hpp"
 
 namespace {
 
 using ipcx::test::child_process;
+using ipcx::test::json;
+using ipcx::test::read_json;
 using namespace std::chrono_literals;
-
-// Just enough JSON for the bench's output: arrays, objects, strings, numbers, null, booleans.
-struct json {
-  enum class type { null, boolean, number, string, array, object } kind = type::null;
-  bool boolean = false;
-  double number = 0;
-  std::string string;
-  std::vector<json> array;
-  std::map<std::string, json> object;
-
-  bool has(const std::string& key) const { return object.count(key) != 0; }
-  const json& at(const std::string& key) const { return object.at(key); }
-};
-
-class json_parser {
- public:
-  explicit json_parser(std::string text) : text_(std::move(text)) {}
-
-  std::optional<json> parse() {
-    auto v = value();
-    skip_space();
-    if (!v || pos_ != text_.size()) return std::nullopt;
-    return v;
-  }
-
- private:
-  void skip_space() {
-    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
-  }
-  bool eat(char c) {
-    skip_space();
-    if (pos_ < text_.size() && text_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  bool word(const char* w) {
-    std::string_view s(w);
-    if (text_.compare(pos_, s.size(), s) != 0) return false;
-    pos_ += s.size();
-    return true;
-  }
-  std::optional<std::string> string_value() {
-    if (!eat('"')) return std::nullopt;
-    std::string out;
-    while (pos_ < text_.size() && text_[pos_] != '"') {
-      char c = text_[pos_++];
-      if (c == '\\' && pos_ < text_.size()) {
-        char e = text_[pos_++];
-        if (e == 'n') {
-          out += '\n';
-        } else if (e == 't') {
-          out += '\t';
-        } else if (e == 'u') {
-          pos_ += 4;  // no \u escapes matter to these tests
-          out += '?';
-        } else {
-          out += e;
-        }
-      } else {
-        out += c;
-      }
-    }
-    if (pos_ >= text_.size()) return std::nullopt;
-    ++pos_;
-    return out;
-  }
-  std::optional<json> value() {
-    skip_space();
-    if (pos_ >= text_.size()) return std::nullopt;
-    json v;
-    char c = text_[pos_];
-    if (c == '[') {
-      ++pos_;
-      v.kind = json::type::array;
-      if (eat(']')) return v;
-      do {
-        auto item = value();
-        if (!item) return std::nullopt;
-        v.array.push_back(std::move(*item));
-      } while (eat(','));
-      if (!eat(']')) return std::nullopt;
-    } else if (c == '{') {
-      ++pos_;
-      v.kind = json::type::object;
-      if (eat('}')) return v;
-      do {
-        auto key = string_value();
-        if (!key || !eat(':')) return std::nullopt;
-        auto item = value();
-        if (!item) return std::nullopt;
-        v.object.emplace(std::move(*key), std::move(*item));
-      } while (eat(','));
-      if (!eat('}')) return std::nullopt;
-    } else if (c == '"') {
-      auto s = string_value();
-      if (!s) return std::nullopt;
-      v.kind = json::type::string;
-      v.string = std::move(*s);
-    } else if (word("null")) {
-      v.kind = json::type::null;
-    } else if (word("true") || word("false")) {
-      v.kind = json::type::boolean;
-      v.boolean = text_[pos_ - 1] == 'e' && text_[pos_ - 2] == 'u';
-    } else {
-      const char* start = text_.c_str() + pos_;
-      char* end = nullptr;
-      v.number = std::strtod(start, &end);
-      if (end == start) return std::nullopt;
-      v.kind = json::type::number;
-      pos_ += static_cast<std::size_t>(end - start);
-    }
-    return v;
-  }
-
-  std::string text_;
-  std::size_t pos_ = 0;
-};
-
-std::optional<json> read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return json_parser(text.str()).parse();
-}
 
 int online_cpus() {
   cpu_set_t set;
@@ -194,8 +69,9 @@ class BenchCommand : public ipcx::test::ipc_test {
     return status;
   }
 
-  // The rows of the JSON file, each checked for the keys every latency row has.
-  std::vector<json> rows() {
+  // The rows of the JSON file of `kind` ("latency", "throughput", or "" for both; the machine's
+  // limit rows only `with_limits`), each checked for the keys every row has.
+  std::vector<json> rows(const std::string& kind = "latency", bool with_limits = false) {
     auto doc = read_json(json_path_);
     EXPECT_TRUE(doc.has_value()) << "not valid JSON: " << json_path_;
     if (!doc) return {};
@@ -213,7 +89,12 @@ class BenchCommand : public ipcx::test::ipc_test {
                               "rtt_p50_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_max_ns", "samples"})
         EXPECT_TRUE(r.has(key)) << "a row without \"" << key << "\"";
     }
-    return rows.array;
+    std::vector<json> out;
+    for (const auto& r : rows.array)
+      if ((with_limits || r.at("impl").string != "limit") &&
+          (kind.empty() || r.at("kind").string == kind))
+        out.push_back(r);
+    return out;
   }
 
   std::string json_path_ = scratch_.path("bench.json");
@@ -223,7 +104,9 @@ class BenchCommand : public ipcx::test::ipc_test {
 };
 
 TEST_F(BenchCommand, QuickRunOverPipeAndMqWritesSaneRowsForEveryCase) {
-  ASSERT_EQ(run_bench({"--quick", "--only", "pipe,mq"}), 0) << stdout_ << stderr_;
+  ASSERT_EQ(run_bench({"--quick", "--only", "pipe,mq", "--sizes", "64,4K", "--duration", "0.02"}),
+            0)
+      << stdout_ << stderr_;
   std::set<std::string> seen;
   for (const auto& r : rows()) {
     std::string mechanism = r.at("mechanism").string;
@@ -245,7 +128,8 @@ TEST_F(BenchCommand, QuickRunOverPipeAndMqWritesSaneRowsForEveryCase) {
       EXPECT_EQ(r.at("status").string, "n/a") << name;
       continue;
     }
-    ASSERT_EQ(r.at("status").string, "ok") << name << ": " << (r.has("note") ? r.at("note").string : "");
+    ASSERT_EQ(r.at("status").string, "ok")
+        << name << ": " << (r.has("note") ? r.at("note").string : "");
     double p50 = r.at("rtt_p50_ns").number, p99 = r.at("rtt_p99_ns").number,
            p999 = r.at("rtt_p999_ns").number, max = r.at("rtt_max_ns").number;
     EXPECT_GT(p50, 0) << name;
@@ -258,15 +142,34 @@ TEST_F(BenchCommand, QuickRunOverPipeAndMqWritesSaneRowsForEveryCase) {
     }
   }
   EXPECT_EQ(seen.size(), 16u) << "2 mechanisms x 2 sizes x 2 placements x 2 implementations";
+  // One-way streams of the same sizes, cross-core in --quick: rates, CPU, RSS, the paired ratio.
+  std::set<std::string> streamed;
+  for (const auto& r : rows("throughput")) {
+    std::string name = r.at("mechanism").string + " " + r.at("impl").string + " " +
+                       std::to_string(static_cast<long>(r.at("size").number));
+    streamed.insert(name);
+    EXPECT_EQ(r.at("placement").string, "cross-core") << name;
+    if (online_cpus() < 2) continue;
+    ASSERT_EQ(r.at("status").string, "ok")
+        << name << ": " << (r.has("note") ? r.at("note").string : "");
+    EXPECT_GT(r.at("msgs_per_s").number, 0) << name;
+    EXPECT_GT(r.at("mb_per_s").number, 0) << name;
+    EXPECT_GT(r.at("cpu_ns_per_msg").number, 0) << name;
+    EXPECT_GT(r.at("peak_rss_kib").number, 0) << name;
+    if (r.at("impl").string == "ipcx") {
+      EXPECT_GT(r.at("ratio_msgs").number, 0) << name;
+    }
+  }
+  EXPECT_EQ(streamed.size(), 8u) << "2 mechanisms x 2 sizes x 2 implementations";
   EXPECT_NE(stdout_.find("ipcx/raw"), std::string::npos) << stdout_;
   EXPECT_NE(stdout_.find("mq               4096 B same-core"), std::string::npos) << stdout_;
-  EXPECT_NE(stderr_.find("[8/8] mq 4096 B same-core"), std::string::npos) << stderr_;
+  EXPECT_NE(stderr_.find("[12/12] mq throughput 4096 B cross-core"), std::string::npos) << stderr_;
   EXPECT_EQ(bench_leftovers(pid_), std::vector<std::string>{});
 }
 
 TEST_F(BenchCommand, RepsAndRoundTripsSetTheSamplesOfEveryRow) {
-  ASSERT_EQ(run_bench({"--only", "mq", "--placement", "same-core", "--reps", "2",
-                       "--round-trips", "20"}),
+  ASSERT_EQ(run_bench({"--only", "mq", "--placement", "same-core", "--reps", "2", "--round-trips",
+                       "20", "--sizes", "64,4096", "--duration", "0.02"}),
             0)
       << stdout_ << stderr_;
   auto all = rows();
@@ -282,12 +185,13 @@ TEST_F(BenchCommand, RepsAndRoundTripsSetTheSamplesOfEveryRow) {
 TEST_F(BenchCommand, ResponderThatDiesFailsItsRowAndTheRunButNotTheOtherImplementation) {
   ::setenv("IPCX_BENCH_FAULT", "ipcx:exit", 1);
   int status = run_bench({"--only", "pipe", "--placement", "same-core", "--reps", "1",
-                          "--round-trips", "20"},
+                          "--round-trips", "20", "--sizes", "64,4096", "--duration", "0.02"},
                          30s);
   ::unsetenv("IPCX_BENCH_FAULT");
   EXPECT_EQ(status, 1) << stdout_ << stderr_;
-  for (const auto& r : rows()) {
-    std::string size = std::to_string(static_cast<long>(r.at("size").number));
+  for (const auto& r : rows("")) {
+    std::string size =
+        r.at("kind").string + " " + std::to_string(static_cast<long>(r.at("size").number));
     if (r.at("impl").string == "raw") {
       EXPECT_EQ(r.at("status").string, "ok") << size;
     } else {
@@ -306,14 +210,14 @@ TEST_F(BenchCommand, ResponderThatHangsIsKilledAfterTheRepetitionLimit) {
   ::setenv("IPCX_BENCH_REP_LIMIT_MS", "200", 1);
   auto started = std::chrono::steady_clock::now();
   int status = run_bench({"--only", "mq", "--placement", "same-core", "--reps", "1",
-                          "--round-trips", "20"},
+                          "--round-trips", "20", "--sizes", "64", "--duration", "0.02"},
                          30s);
   auto took = std::chrono::steady_clock::now() - started;
   ::unsetenv("IPCX_BENCH_FAULT");
   ::unsetenv("IPCX_BENCH_REP_LIMIT_MS");
   EXPECT_EQ(status, 1) << stdout_ << stderr_;
   EXPECT_LT(took, 10s);
-  for (const auto& r : rows()) {
+  for (const auto& r : rows("")) {
     if (r.at("impl").string != "ipcx") continue;
     EXPECT_EQ(r.at("status").string, "error");
     EXPECT_NE(r.at("note").string.find("killed"), std::string::npos) << r.at("note").string;
@@ -324,11 +228,11 @@ TEST_F(BenchCommand, ResponderThatHangsIsKilledAfterTheRepetitionLimit) {
 TEST_F(BenchCommand, WrongSequenceNumberFailsTheRow) {
   ::setenv("IPCX_BENCH_FAULT", "raw:bad-seq", 1);
   int status = run_bench({"--only", "sysv-mq", "--placement", "same-core", "--reps", "1",
-                          "--round-trips", "20"},
+                          "--round-trips", "20", "--sizes", "64", "--duration", "0.02"},
                          30s);
   ::unsetenv("IPCX_BENCH_FAULT");
   EXPECT_EQ(status, 1) << stdout_ << stderr_;
-  for (const auto& r : rows()) {
+  for (const auto& r : rows("")) {
     if (r.at("impl").string != "raw") continue;
     EXPECT_EQ(r.at("status").string, "error");
     EXPECT_NE(r.at("note").string.find("sequence"), std::string::npos) << r.at("note").string;
@@ -337,11 +241,13 @@ TEST_F(BenchCommand, WrongSequenceNumberFailsTheRow) {
 
 TEST_F(BenchCommand, SharedMemoryRowsCarryKindModeAndTheirFieldsBesideTheLimits) {
   // Short repetitions: the keys and the set of rows matter here, not the numbers.
-  ASSERT_EQ(run_bench({"--quick", "--only", "shm", "--reps", "1", "--round-trips", "200"}), 0)
+  ASSERT_EQ(run_bench({"--quick", "--only", "shm", "--reps", "1", "--round-trips", "200", "--sizes",
+                       "64,4096", "--duration", "0.02"}),
+            0)
       << stdout_ << stderr_;
   bool two_cpus = online_cpus() >= 2;
   std::set<std::string> seen;
-  for (const auto& r : rows()) {
+  for (const auto& r : rows("", true)) {
     std::string kind = r.at("kind").string, mode = r.at("mode").string;
     std::string mechanism = r.at("mechanism").string, impl = r.at("impl").string;
     std::string placement = r.at("placement").string;
@@ -361,8 +267,10 @@ TEST_F(BenchCommand, SharedMemoryRowsCarryKindModeAndTheirFieldsBesideTheLimits)
       EXPECT_EQ(mode, "blocking") << name << ": the raw futex";
     }
     if (impl == "limit") {
-      EXPECT_TRUE(mechanism == "cacheline" || mechanism == "raw-ring" || mechanism == "memcpy")
+      EXPECT_TRUE(mechanism == "cacheline" || mechanism == "raw-ring" || mechanism == "memcpy" ||
+                  mechanism == "syscall")
           << name;
+      if (mechanism == "syscall") continue;  // one call, timed in slices: its own test below
     }
     if (mode == "spin" || mode == "adaptive") {
       EXPECT_EQ(placement, "cross-core") << name;
@@ -383,7 +291,8 @@ TEST_F(BenchCommand, SharedMemoryRowsCarryKindModeAndTheirFieldsBesideTheLimits)
         ASSERT_TRUE(r.has(key)) << name << " has no " << key;
         EXPECT_GT(r.at(key).number, 0) << name << " " << key;
       }
-      EXPECT_NEAR(r.at("mb_per_s").number, r.at("msgs_per_s").number * static_cast<double>(size) / 1e6,
+      EXPECT_NEAR(r.at("mb_per_s").number,
+                  r.at("msgs_per_s").number * static_cast<double>(size) / 1e6,
                   r.at("mb_per_s").number * 0.01)
           << name;
       EXPECT_EQ(r.at("rtt_p50_ns").kind, json::type::null) << name;
@@ -400,16 +309,16 @@ TEST_F(BenchCommand, SharedMemoryRowsCarryKindModeAndTheirFieldsBesideTheLimits)
        {"latency cacheline limit spin 64 cross-core", "latency raw-ring limit spin 64 cross-core",
         "latency shm raw blocking 64 same-core", "latency shm ipcx spin 64 cross-core",
         "latency shm ipcx adaptive 4096 cross-core", "latency shm ipcx blocking 4096 same-core",
-        "throughput raw-ring limit spin 65536 cross-core",
-        "throughput shm ipcx blocking 1048576 cross-core",
+        "throughput raw-ring limit spin 4096 cross-core",
+        "throughput shm ipcx blocking 4096 cross-core", "latency syscall limit default 0 same-core",
         "throughput memcpy limit default 65536 same-core",
         "throughput memcpy limit default 67108864 same-core"})
     EXPECT_EQ(seen.count(expected), 1u) << expected;
-  EXPECT_EQ(seen.size(), 33u) << "latency: 2 sizes x (4 ipcx + 2 raw futex) + cacheline + 2 "
-                                 "raw-ring = 15; throughput: 4 sizes x (3 ipcx + raw-ring) + 2 "
-                                 "memcpy = 18";
+  EXPECT_EQ(seen.size(), 26u) << "latency: 2 sizes x (4 ipcx + 2 raw futex) + cacheline + 2 "
+                                 "raw-ring + the null system call = 16; throughput: 2 sizes x (3 "
+                                 "ipcx + raw-ring) + 2 memcpy = 10";
   EXPECT_NE(stdout_.find("shared memory: round-trip latency"), std::string::npos) << stdout_;
-  EXPECT_NE(stdout_.find("shared memory: one-way throughput"), std::string::npos) << stdout_;
+  EXPECT_NE(stdout_.find("one-way throughput"), std::string::npos) << stdout_;
 }
 
 TEST_F(BenchCommand, UnknownMechanismIsAUsageError) {
