@@ -309,13 +309,14 @@ int run(const options& opts) {
       }
     }
   }
+  // A peer's daemon (iceoryx's RouDi) runs only from before the first case that needs it until
+  // after the last one, so it never runs beside other rows. Peers may share a daemon (both
+  // iceoryx rows): start() and stop() then answer for both.
   std::vector<std::string> daemon_failures(peers().size());
-  for (const auto* peer : daemons) {
-    std::fprintf(stderr, "starting %.*s's daemon\n", static_cast<int>(peer->name.size()),
-                 peer->name.data());
-    daemon_failures[static_cast<std::size_t>(peer - peers().data())] =
-        peer->start(throughput_sizes);
-  }
+  std::vector<bool> daemon_started(peers().size());
+  auto peer_index = [](const peer_entry* peer) {
+    return static_cast<std::size_t>(peer - peers().data());
+  };
 
   install_interrupt_handlers();
   bool tty = ::isatty(STDERR_FILENO) != 0;
@@ -330,9 +331,14 @@ int run(const options& opts) {
                  what.c_str(), spec.size, spec.placement(), tty ? "" : "\n");
     std::fflush(stderr);
     bool shm = spec.mechanism == "shm";
+    if (peer != nullptr && peer->start != nullptr && !daemon_started[peer_index(peer)]) {
+      daemon_started[peer_index(peer)] = true;
+      std::fprintf(stderr, "%sstarting %.*s's daemon\n", tty ? "\r\033[K" : "",
+                   static_cast<int>(peer->name.size()), peer->name.data());
+      daemon_failures[peer_index(peer)] = peer->start(throughput_sizes);
+    }
     const std::string* daemon_failure =
-        peer != nullptr ? &daemon_failures[static_cast<std::size_t>(peer - peers().data())]
-                        : nullptr;
+        peer != nullptr ? &daemon_failures[peer_index(peer)] : nullptr;
     case_outcome out;
     if (!spec.same_core && cpus.size() < 2) {
       std::string why = "only one CPU is available to this process";
@@ -355,6 +361,11 @@ int run(const options& opts) {
     // A shm row measured alone has an empty "raw" slot: no row for it.
     if (!(shm && peer == nullptr && spec.limit.empty())) rows.push_back(std::move(out.raw));
     rows.push_back(std::move(out.ipcx));
+    if (peer != nullptr && peer->stop != nullptr &&
+        std::none_of(
+            cases.begin() + static_cast<std::ptrdiff_t>(i) + 1, cases.end(),
+            [&](const bench_case& c) { return c.peer != nullptr && c.peer->stop == peer->stop; }))
+      peer->stop();
     if (interrupted()) break;
   }
   // memcpy bandwidth, the bound on copying a large message in and out: in cache, and a block far
@@ -369,7 +380,8 @@ int run(const options& opts) {
       rows.push_back(measure_memcpy(block, shm_mode.memcpy_ns, cpus.back()));
     }
   }
-  for (const auto* peer : daemons) peer->stop();
+  for (const auto* peer : daemons)
+    if (daemon_started[peer_index(peer)]) peer->stop();  // after an interruption; safe twice
   restore_interrupt_handlers();
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

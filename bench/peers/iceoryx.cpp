@@ -5,14 +5,15 @@
 // iceoryx needs its daemon, RouDi, running for the whole run: start() writes a config whose
 // memory pools fit the run's message sizes into a private directory, starts `iox-roudi` as a
 // child and waits until it is ready; stop() ends it. RouDi removes its shared memory
-// (/dev/shm/iceoryx_mgmt and the segment named after the group) on a clean exit; only when it
-// has to be killed does stop() remove them itself.
+// (/dev/shm/iceoryx_mgmt and the segment named after its group), socket and locks on a clean
+// exit; only when it was killed or crashed does stop() remove them itself. iceoryx 2.0's RouDi
+// can deadlock when a case's process is killed inside publish(); cleanup() then replaces it.
 //
 // Each process of a case registers its own runtime (initRuntime, once per process: every case
-// forks a new pair) named TAG-i / TAG-r. A runtime makes a Unix socket /tmp/NAME that only its
-// destructor removes, and the case's processes leave by _exit: cleanup() removes those sockets.
-// The runtime itself is never deregistered (its destructor does that); RouDi drops it when its
-// keep-alive messages stop (1.5 s), and releases ports whose destructors ran at once.
+// forks a new pair) named TAG-i / TAG-r, which makes /tmp/NAME (a socket) and /tmp/NAME.lock.
+// The case's processes leave by _exit, so the runtime's destructor, which deregisters it and
+// removes those files, never runs: the endpoint's destructor does both (see deregister()), and
+// cleanup() removes what a killed process left.
 //
 // Lossless like the ipcx ring: the publisher waits for a full subscriber queue
 // (WAIT_FOR_CONSUMER) and the subscriber asks for that (BLOCK_PRODUCER); the queue holds 256
@@ -30,7 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -46,6 +46,8 @@
 
 #include "iceoryx_hoofs/log/logmanager.hpp"
 #include "iceoryx_posh/iceoryx_posh_types.hpp"
+#include "iceoryx_posh/internal/runtime/ipc_interface_base.hpp"
+#include "iceoryx_posh/internal/runtime/ipc_message.hpp"
 #include "iceoryx_posh/mepoo/chunk_header.hpp"
 #include "iceoryx_posh/popo/untyped_publisher.hpp"
 #include "iceoryx_posh/popo/untyped_subscriber.hpp"
@@ -64,6 +66,9 @@ constexpr const char roudi_lock[] = "/tmp/iox-unique-roudi.lock";
 constexpr const char roudi_ready_line[] = "RouDi is ready for clients";
 constexpr std::uint64_t roudi_start_limit_ns = 5'000'000'000;
 constexpr std::uint64_t roudi_stop_limit_ns = 3'000'000'000;
+// RouDi drops a runtime whose keep-alive messages stopped after 1.5 s, checked every 100 ms; the
+// bound on waiting for that, should RouDi be slow under load.
+constexpr std::uint64_t drop_limit_ns = 5'000'000'000;
 // Publishers and subscribers find each other through RouDi's discovery loop (every 100 ms).
 constexpr std::uint64_t connect_limit_ns = 5'000'000'000;
 
@@ -84,6 +89,9 @@ struct roudi_process {
   // Both peer entries share this RouDi: the second start() gets the first one's outcome.
   bool started = false;
   std::string failure;
+  // Runtimes a case left registered (see deregister()): RouDi must drop them before it stops.
+  std::vector<std::string> undropped;
+  std::vector<std::size_t> sizes;  // the run's, for a restart
 };
 roudi_process roudi;
 
@@ -185,36 +193,65 @@ void remove_dir(const std::string& dir) {
 // Memory pools for the run: one per message size, each chunk's payload room the size plus a
 // margin (RouDi adds the chunk header itself), enough chunks for a full subscriber queue and the
 // publisher's loans in both directions of a case, plus chunks not yet reclaimed from a case that
-// ended abruptly.
-std::string roudi_config(std::span<const std::size_t> sizes) {
+// ended abruptly. RouDi writes every page of its pools at start.
+struct pool {
+  std::size_t payload;
+  std::size_t count;
+};
+std::vector<pool> roudi_pools(std::span<const std::size_t> sizes) {
   constexpr std::size_t queue = iox::MAX_SUBSCRIBER_QUEUE_CAPACITY;
   constexpr std::size_t loans = iox::MAX_CHUNKS_ALLOCATED_PER_PUBLISHER_SIMULTANEOUSLY;
   constexpr std::size_t count = 2 * (queue + loans) + 64;
   std::set<std::size_t> payloads;
   // The latency sizes too, should the run's throughput sizes not include them.
-  for (std::size_t size : {std::size_t{64}, std::size_t{4096}}) payloads.insert(round_up(size + 64, 64));
+  for (std::size_t size : {std::size_t{64}, std::size_t{4096}})
+    payloads.insert(round_up(size + 64, 64));
   for (std::size_t size : sizes) payloads.insert(round_up(size + 64, 64));
-  std::string text = "# ipcx bench: iceoryx pools for this run\n[general]\nversion = 1\n\n[[segment]]\n";
-  for (std::size_t payload : payloads)
-    text += "\n[[segment.mempool]]\nsize = " + std::to_string(payload) +
-            "\ncount = " + std::to_string(count) + "\n";
+  std::vector<pool> pools;
+  for (std::size_t payload : payloads) pools.push_back({payload, count});
+  return pools;
+}
+
+std::string roudi_config(const std::vector<pool>& pools) {
+  std::string text =
+      "# ipcx bench: iceoryx pools for this run\n[general]\nversion = 1\n\n[[segment]]\n";
+  for (const auto& p : pools)
+    text += "\n[[segment.mempool]]\nsize = " + std::to_string(p.payload) +
+            "\ncount = " + std::to_string(p.count) + "\n";
   return text;
 }
 
-void stop_roudi();
+// MemAvailable from /proc/meminfo, in bytes; 0 if unknown.
+std::size_t available_memory() {
+  std::string text = read_text("/proc/meminfo");
+  auto at = text.find("MemAvailable:");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text.c_str() + at + 13, nullptr, 10) * 1024;
+}
+
+void end_roudi();
 
 // Starts RouDi and waits until it is ready; "" or why not.
 std::string launch_roudi(std::span<const std::size_t> sizes) {
   if (std::string why = other_roudi(); !why.empty()) return why;
   std::string program = find_roudi();
   if (program.empty()) return "iox-roudi not found (in PATH or /usr/bin)";
+  // Large --sizes would have RouDi fill the machine's memory (592 chunks of 64 MiB are 37 GiB).
+  std::vector<pool> pools = roudi_pools(sizes);
+  std::size_t pool_bytes = 0;
+  for (const auto& p : pools) pool_bytes += (p.payload + 64) * p.count;
+  std::size_t available = available_memory();
+  if (available != 0 && pool_bytes > available / 2)
+    return "iox-roudi's memory pools for these sizes need " + std::to_string(pool_bytes >> 20) +
+           " MiB, more than half the available memory (" + std::to_string(available >> 20) +
+           " MiB)";
 
   std::string templ = "/tmp/ipcx-bench-roudi-" + std::to_string(::getpid()) + "-XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) return errno_text("mkdtemp(\"" + templ + "\")");
   roudi.dir = templ;  // mkdtemp made it 0700
   std::string config = roudi.dir + "/roudi.toml";
   std::string log = roudi.dir + "/roudi.log";
-  if (!write_file(config, roudi_config(sizes))) {
+  if (!write_file(config, roudi_config(pools))) {
     std::string why = errno_text("write(\"" + config + "\")");
     remove_dir(roudi.dir);
     roudi.dir.clear();
@@ -236,7 +273,9 @@ std::string launch_roudi(std::span<const std::size_t> sizes) {
   ::clock_gettime(CLOCK_REALTIME, &started);
   // Everything the child needs is made before the fork: between fork and exec only
   // async-signal-safe calls.
-  std::vector<std::string> args = {program, "-c", config, "-k", "1"};
+  // -l warning: stop() reads the warnings RouDi logs when it drops a runtime. -k 1: a registered
+  // process that ignores RouDi's SIGTERM at shutdown gets SIGKILL after 1 s, not 45.
+  std::vector<std::string> args = {program, "-c", config, "-l", "warning", "-k", "1"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -282,66 +321,115 @@ std::string launch_roudi(std::span<const std::size_t> sizes) {
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       roudi.pid = -1;
       std::string line = last_log_line(log);
-      std::string why = "iox-roudi exited: " +
-                        (line.empty() ? "status " + std::to_string(status) : line);
+      std::string why =
+          "iox-roudi exited: " + (line.empty() ? "status " + std::to_string(status) : line);
       remove_dir(roudi.dir);
       roudi.dir.clear();
       return why;
     }
     struct stat st {};
-    bool socket_ready = ::lstat(roudi_socket, &st) == 0 && S_ISSOCK(st.st_mode) &&
-                        (st.st_ctim.tv_sec > started.tv_sec ||
-                         (st.st_ctim.tv_sec == started.tv_sec &&
-                          st.st_ctim.tv_nsec >= started.tv_nsec));
+    bool socket_ready =
+        ::lstat(roudi_socket, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        (st.st_ctim.tv_sec > started.tv_sec ||
+         (st.st_ctim.tv_sec == started.tv_sec && st.st_ctim.tv_nsec >= started.tv_nsec));
     if (socket_ready || read_text(log).find(roudi_ready_line) != std::string::npos) break;
     if (now_ns() >= until) {
       std::string why = "iox-roudi not ready within 5 s: " + last_log_line(log);
-      stop_roudi();
+      end_roudi();
       return why;
     }
     sleep_ms(10);
   }
+  // RouDi's segments: the management one, and the data segment named after its group. Only new
+  // ones are RouDi's to remove, should it crash.
+  const group* g = ::getgrgid(::getegid());
   for (const auto& name : list_dir("/dev/shm"))
-    if (!shm_before.count(name) && !name.starts_with("ipcx")) roudi.shm_names.push_back(name);
+    if (!shm_before.count(name) && (name == "iceoryx_mgmt" || (g != nullptr && name == g->gr_name)))
+      roudi.shm_names.push_back(name);
   return "";
 }
 
 std::string start_roudi(std::span<const std::size_t> sizes) {
   if (!roudi.started) {
     roudi.started = true;
+    roudi.sizes.assign(sizes.begin(), sizes.end());
     roudi.failure = launch_roudi(sizes);
   }
   return roudi.failure;
 }
 
-void stop_roudi() {
-  roudi.started = false;
-  roudi.failure.clear();
+// Waits (up to drop_limit_ns) until RouDi has dropped the runtimes cases left registered (see
+// deregister()); RouDi logs each one it drops. False if some are still there: RouDi is stuck.
+// Its monitoring is stuck when a publisher's process died holding the port's lock (not a robust
+// mutex in iceoryx 2.0; iceoryx issues #325, #1711), as a producer killed while publish() waits
+// for a dead subscriber is likely to.
+bool wait_for_drops() {
+  std::string log = roudi.dir + "/roudi.log";
+  for (std::uint64_t until = now_ns() + drop_limit_ns; !roudi.undropped.empty();) {
+    std::string text = read_text(log);
+    std::erase_if(roudi.undropped, [&](const std::string& name) {
+      return text.find("Application " + name + " not responding") != std::string::npos;
+    });
+    if (roudi.undropped.empty() || now_ns() >= until) break;
+    sleep_ms(20);
+  }
+  return roudi.undropped.empty();
+}
+
+// Ends RouDi: SIGTERM, or SIGKILL when it does not stop or is stuck; removes what a RouDi that did
+// not exit cleanly left.
+void end_roudi() {
   if (roudi.pid > 0) {
-    ::kill(roudi.pid, SIGTERM);
-    std::uint64_t until = now_ns() + roudi_stop_limit_ns;
+    std::string log = roudi.dir + "/roudi.log";
+    int status = 0;
     bool gone = false;
-    while (!gone && now_ns() < until) {
-      pid_t r = ::waitpid(roudi.pid, nullptr, WNOHANG);
-      gone = r == roudi.pid || (r < 0 && errno == ECHILD);
-      if (!gone) sleep_ms(10);
+    // At shutdown RouDi signals every process still registered and waits for it to go: a dead
+    // one aborts RouDi, one left a zombie (a responder whose initiator was killed, under a pid 1
+    // that does not reap) holds it until it is killed. So registered runtimes must be dropped
+    // first; a stuck RouDi would not stop either.
+    if (!wait_for_drops()) {
+      std::fprintf(stderr,
+                   "ipcx bench: iox-roudi is stuck (it never dropped %s; iceoryx deadlocks when a "
+                   "publisher dies holding its port's lock): killed\n",
+                   roudi.undropped.front().c_str());
+    } else {
+      ::kill(roudi.pid, SIGTERM);
+      std::uint64_t until = now_ns() + roudi_stop_limit_ns;
+      while (!gone && now_ns() < until) {
+        pid_t r = ::waitpid(roudi.pid, &status, WNOHANG);
+        gone = r == roudi.pid || (r < 0 && errno == ECHILD);
+        if (!gone) sleep_ms(10);
+      }
+      if (!gone)
+        std::fprintf(stderr, "ipcx bench: iox-roudi did not stop within 3 s: killed (%s)\n",
+                     last_log_line(log).c_str());
+      else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        std::fprintf(stderr, "ipcx bench: iox-roudi ended badly: %s\n", last_log_line(log).c_str());
     }
     if (!gone) {
-      std::fprintf(stderr, "ipcx bench: iox-roudi (pid %d) did not stop within 3 s: killed\n",
-                   static_cast<int>(roudi.pid));
       ::kill(roudi.pid, SIGKILL);
       while (::waitpid(roudi.pid, nullptr, 0) < 0 && errno == EINTR) {
       }
-      // A killed RouDi leaves its shared memory, lock and socket; no other RouDi ran (start()
-      // checked), so these are ours.
+    }
+    roudi.pid = -1;
+    // A RouDi that was killed or crashed leaves its shared memory, socket and locks; no other
+    // RouDi ran (start() checked), so these are ours. A clean exit removed them already.
+    if (!gone || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       for (const auto& name : roudi.shm_names) ::unlink(("/dev/shm/" + name).c_str());
       for (const char* path : {roudi_socket, "/tmp/roudi.lock", roudi_lock}) ::unlink(path);
     }
-    roudi.pid = -1;
   }
   roudi.shm_names.clear();
+  roudi.undropped.clear();
   remove_dir(roudi.dir);
   roudi.dir.clear();
+}
+
+void stop_roudi() {
+  end_roudi();
+  roudi.started = false;
+  roudi.failure.clear();
+  roudi.sizes.clear();
 }
 
 // --- the endpoint -----------------------------------------------------------------------------
@@ -353,16 +441,33 @@ iox::capro::IdString_t id(const std::string& s) {
 const char* allocation_error_text(iox::popo::AllocationError e) {
   using iox::popo::AllocationError;
   switch (e) {
-    case AllocationError::NO_MEMPOOLS_AVAILABLE:
-      return "no memory pools";
+    case AllocationError::NO_MEMPOOLS_AVAILABLE: return "no memory pools";
     case AllocationError::RUNNING_OUT_OF_CHUNKS:
       return "the memory pool for this size is out of chunks";
     case AllocationError::TOO_MANY_CHUNKS_ALLOCATED_IN_PARALLEL:
       return "too many chunks loaned at once";
     case AllocationError::INVALID_PARAMETER_FOR_USER_PAYLOAD_OR_USER_HEADER:
       return "no memory pool fits this size";
-    default:
-      return "allocation failed";
+    default: return "allocation failed";
+  }
+}
+
+// What the runtime's destructor would do, had the process not left by _exit: tell RouDi this
+// runtime is gone. RouDi otherwise keeps it registered until its keep-alive times out, and a RouDi
+// asked to stop meanwhile sends SIGTERM to the dead pid, fails, and aborts on an assertion,
+// leaving its shared memory behind. Once RouDi has acknowledged, the runtime's socket and lock
+// file are removed too; cleanup() takes their presence as "not deregistered".
+void deregister(const std::string& name) {
+  using namespace iox::runtime;
+  IpcMessage request;
+  request << IpcMessageTypeToString(IpcMessageType::TERMINATION) << name;
+  IpcMessage answer;
+  if (PoshRuntime::getInstance().sendRequestToRouDi(request, answer) &&
+      answer.getNumberOfElements() == 1 &&
+      stringToIpcMessageType(answer.getElementAtIndex(0).c_str()) ==
+          IpcMessageType::TERMINATION_ACK) {
+    ::unlink(("/tmp/" + name).c_str());
+    ::unlink(("/tmp/" + name + ".lock").c_str());
   }
 }
 
@@ -376,8 +481,8 @@ class iceoryx_endpoint : public endpoint_base {
     const auto& spec = s.spec();
     const bool responder = s.is_responder();
     // iceoryx logs at debug level to stderr by default, into the bench's progress output.
-    iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn,
-                                                             iox::log::LogLevelOutput::kHideLogLevel);
+    iox::log::LogManager::GetLogManager().SetDefaultLogLevel(
+        iox::log::LogLevel::kWarn, iox::log::LogLevelOutput::kHideLogLevel);
     // Without RouDi, initRuntime waits 60 s and then aborts the process: fail early instead.
     struct stat st {};
     if (::lstat(roudi_socket, &st) != 0 || !S_ISSOCK(st.st_mode)) {
@@ -388,6 +493,7 @@ class iceoryx_endpoint : public endpoint_base {
     std::string name = spec.tag + (responder ? "-r" : "-i");
     iox::runtime::PoshRuntime::initRuntime(
         iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str(), name.size()));
+    runtime_name_ = name;
 
     std::string out_event = one_way ? "stream" : responder ? "pong" : "ping";
     std::string in_event = one_way ? "stream" : responder ? "ping" : "pong";
@@ -398,8 +504,8 @@ class iceoryx_endpoint : public endpoint_base {
       options.historyCapacity = 0;
       options.subscriberTooSlowPolicy = iox::popo::ConsumerTooSlowPolicy::WAIT_FOR_CONSUMER;
       out_name_ = "ipcx-bench/" + spec.tag + "/" + out_event;
-      publisher_.emplace(iox::capro::ServiceDescription(id("ipcx-bench"), id(spec.tag), id(out_event)),
-                         options);
+      publisher_.emplace(
+          iox::capro::ServiceDescription(id("ipcx-bench"), id(spec.tag), id(out_event)), options);
     }
     if (subscribes) {
       iox::popo::SubscriberOptions options;
@@ -407,11 +513,12 @@ class iceoryx_endpoint : public endpoint_base {
       options.historyRequest = 0;
       options.queueFullPolicy = iox::popo::QueueFullPolicy::BLOCK_PRODUCER;
       in_name_ = "ipcx-bench/" + spec.tag + "/" + in_event;
-      subscriber_.emplace(iox::capro::ServiceDescription(id("ipcx-bench"), id(spec.tag), id(in_event)),
-                          options);
+      subscriber_.emplace(
+          iox::capro::ServiceDescription(id("ipcx-bench"), id(spec.tag), id(in_event)), options);
       if constexpr (WaitSet) {
         waitset_.emplace();
-        auto attached = waitset_->attachEvent(*subscriber_, iox::popo::SubscriberEvent::DATA_RECEIVED);
+        auto attached =
+            waitset_->attachEvent(*subscriber_, iox::popo::SubscriberEvent::DATA_RECEIVED);
         if (attached.has_error()) {
           s.unavailable(impl::raw, row_status::failed,
                         "WaitSet::attachEvent(" + in_name_ + "): error " +
@@ -425,8 +532,8 @@ class iceoryx_endpoint : public endpoint_base {
     std::uint64_t until = now_ns() + connect_limit_ns;
     for (;;) {
       bool out_ready = !publisher_ || publisher_->hasSubscribers();
-      bool in_ready = !subscriber_ ||
-                      subscriber_->getSubscriptionState() == iox::SubscribeState::SUBSCRIBED;
+      bool in_ready =
+          !subscriber_ || subscriber_->getSubscriptionState() == iox::SubscribeState::SUBSCRIBED;
       if (out_ready && in_ready) break;
       if (now_ns() >= until) {
         s.unavailable(impl::raw, row_status::failed,
@@ -439,6 +546,12 @@ class iceoryx_endpoint : public endpoint_base {
   }
   iceoryx_endpoint(const iceoryx_endpoint&) = delete;
   iceoryx_endpoint& operator=(const iceoryx_endpoint&) = delete;
+  ~iceoryx_endpoint() {
+    waitset_.reset();
+    subscriber_.reset();
+    publisher_.reset();
+    if (!runtime_name_.empty()) deregister(runtime_name_);
+  }
 
   bool send(const std::byte* data, std::size_t size) {
     auto loaned = publisher_->loan(static_cast<std::uint32_t>(size));
@@ -483,8 +596,8 @@ class iceoryx_endpoint : public endpoint_base {
         cpu_relax();
         check_peer = (idle & 0xfffff) == 0;
       }
-      if (check_peer &&
-          subscriber_->getSubscriptionState() != iox::SubscribeState::SUBSCRIBED) [[unlikely]] {
+      if (check_peer && subscriber_->getSubscriptionState() != iox::SubscribeState::SUBSCRIBED)
+          [[unlikely]] {
         error_ = "take(" + in_name_ + "): the publisher is gone";
         return -1;
       }
@@ -492,19 +605,35 @@ class iceoryx_endpoint : public endpoint_base {
   }
 
  private:
+  std::string runtime_name_;  // set once registered with RouDi
   std::string out_name_;
   std::string in_name_;
   std::optional<iox::popo::UntypedPublisher> publisher_;
   std::optional<iox::popo::UntypedSubscriber> subscriber_;
-  std::optional<iox::popo::WaitSet<1>> waitset_;  // declared last: detaches before the subscriber goes
+  std::optional<iox::popo::WaitSet<1>> waitset_;  // WaitSet mode: DATA_RECEIVED of subscriber_
 };
 
 int iceoryx_poll_main(session& s) { return peer_case_main<iceoryx_endpoint<false>>(s); }
 int iceoryx_waitset_main(session& s) { return peer_case_main<iceoryx_endpoint<true>>(s); }
 
-// The runtimes' sockets: their destructors never run (the case's processes leave by _exit).
+// Runs in the orchestrator before and after every case. The runtimes' sockets and lock files,
+// /tmp/TAG-i and /tmp/TAG-r (.lock), are left by a runtime that did not deregister (a process
+// killed or failed): RouDi still counts it until its keep-alive times out. If RouDi never drops
+// it, RouDi is stuck (see wait_for_drops()) and every later case would fail: a new one replaces it.
 void iceoryx_cleanup(const case_spec& spec) {
-  for (const char* side : {"-i", "-r"}) ::unlink(("/tmp/" + spec.tag + side).c_str());
+  for (const char* side : {"-i", "-r"}) {
+    std::string path = "/tmp/" + spec.tag + side;
+    bool left = ::unlink(path.c_str()) == 0;
+    left = ::unlink((path + ".lock").c_str()) == 0 || left;
+    if (left && roudi.pid > 0) roudi.undropped.push_back(spec.tag + side);
+  }
+  if (roudi.pid > 0 && !wait_for_drops()) {
+    std::vector<std::size_t> sizes = roudi.sizes;
+    end_roudi();
+    std::fprintf(stderr, "ipcx bench: starting a new iox-roudi\n");
+    roudi.failure = launch_roudi(sizes);
+    if (!roudi.failure.empty()) std::fprintf(stderr, "ipcx bench: %s\n", roudi.failure.c_str());
+  }
 }
 
 std::string iceoryx_version() { return ICEORYX_LATEST_RELEASE_VERSION; }
