@@ -27,6 +27,7 @@
 #include <string>
 
 #include "ipcx/channel.hpp"
+#include "stream.hpp"
 
 namespace ipcx::bench {
 
@@ -139,8 +140,8 @@ class dgram_server_endpoint : public raw_endpoint_base {
   }
   bool send(const std::byte* data, std::size_t size) {
     for (;;) {
-      ssize_t n = ::sendto(fd_, data, size, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&peer_),
-                           peer_len_);
+      ssize_t n =
+          ::sendto(fd_, data, size, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&peer_), peer_len_);
       if (n >= 0) return true;
       if (errno != EINTR) return failed("sendto");
     }
@@ -197,7 +198,8 @@ class file_endpoint : public raw_endpoint_base {
     whole.l_type = type;
     whole.l_whence = SEEK_SET;
     for (;;) {
-      if (::fcntl(write_fd_, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &whole) == 0) return true;
+      if (::fcntl(write_fd_, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &whole) == 0)
+        return true;
       if (errno != EINTR) return false;
     }
   }
@@ -314,31 +316,6 @@ class sysv_endpoint : public raw_endpoint_base {
 };
 
 // ipcx: one channel to send on and one to receive on (the same one for pipes and sockets).
-class ipcx_endpoint {
- public:
-  ipcx_endpoint(channel& tx, channel& rx) : tx_(&tx), rx_(&rx) {}
-  explicit ipcx_endpoint(channel& both) : tx_(&both), rx_(&both) {}
-
-  bool send(const std::byte* data, std::size_t size) {
-    auto sent = tx_->send(std::span<const std::byte>(data, size));
-    if (sent) [[likely]]
-      return true;
-    error_ = sent.error().message();
-    return false;
-  }
-  ssize_t recv(std::byte* data, std::size_t size) {
-    auto got = rx_->recv(std::span<std::byte>(data, size));
-    if (got) [[likely]]
-      return static_cast<ssize_t>(*got);
-    error_ = got.error().message();
-    return -1;
-  }
-  const std::string& error() const { return error_; }
-
- private:
-  channel* tx_;
-  channel* rx_;
-  std::string error_;
-};
+using ipcx_endpoint = api_endpoint<channel>;
 
 }  // namespace ipcx::bench

@@ -93,7 +93,7 @@ unique_fd open_raw(session& s, const std::string& path, int flags, mode_t mode =
 
 std::optional<ipcx_endpoint> ipcx_side(std::optional<channel>& tx, std::optional<channel>& rx) {
   if (!tx || !rx) return std::nullopt;
-  return ipcx_endpoint(*tx, *rx);
+  return ipcx_endpoint(&*tx, &*rx);
 }
 
 // Ping-pong, or (throughput) a one-way stream over the same endpoints: the initiator only sends,

@@ -22,7 +22,6 @@
 
 namespace ipcx::bench {
 
-
 constexpr std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
 // Bytes of ring data for messages of `size`: room for many small messages (fewer full/empty
@@ -67,28 +66,7 @@ class endpoint_base {
 
 // --- ipcx ---------------------------------------------------------------------------------------
 
-class ring_endpoint : public endpoint_base {
- public:
-  ring_endpoint(ring* tx, ring* rx) : tx_(tx), rx_(rx) {}
-  bool send(const std::byte* data, std::size_t size) {
-    auto sent = tx_->send(std::span<const std::byte>(data, size));
-    if (sent) [[likely]]
-      return true;
-    error_ = sent.error().message();
-    return false;
-  }
-  ssize_t recv(std::byte* data, std::size_t size) {
-    auto got = rx_->recv(std::span<std::byte>(data, size));
-    if (got) [[likely]]
-      return static_cast<ssize_t>(*got);
-    error_ = got.error().message();
-    return -1;
-  }
-
- private:
-  ring* tx_;
-  ring* rx_;
-};
+using ring_endpoint = api_endpoint<ring>;
 
 inline std::uint32_t spin_of(const std::string& mode) {
   if (mode == "spin") return ring::spin_forever;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -79,6 +80,34 @@ class stream_endpoint : public Base {
 
  private:
   stream_control* control_;
+};
+
+// ipcx through its public API: an object to send on and one to receive on (channels, or rings;
+// one object both ways for pipes and sockets). A one-way side may leave the other null.
+template <typename Object>
+class api_endpoint {
+ public:
+  api_endpoint(Object* tx, Object* rx) : tx_(tx), rx_(rx) {}
+  bool send(const std::byte* data, std::size_t size) {
+    auto sent = tx_->send(std::span<const std::byte>(data, size));
+    if (sent) [[likely]]
+      return true;
+    error_ = sent.error().message();
+    return false;
+  }
+  ssize_t recv(std::byte* data, std::size_t size) {
+    auto got = rx_->recv(std::span<std::byte>(data, size));
+    if (got) [[likely]]
+      return static_cast<ssize_t>(*got);
+    error_ = got.error().message();
+    return -1;
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  Object* tx_;
+  Object* rx_;
+  std::string error_;
 };
 
 // An endpoint used through a pointer, for stream_endpoint<endpoint_ref<E>> over an endpoint that

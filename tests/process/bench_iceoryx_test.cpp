@@ -30,6 +30,7 @@
 namespace {
 
 using ipcx::test::child_process;
+using ipcx::test::online_cpus;
 using ipcx::test::json;
 using ipcx::test::read_json;
 using namespace std::chrono_literals;
@@ -39,13 +40,6 @@ std::string read_text(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-int online_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return CPU_COUNT(&set);
 }
 
 std::set<std::string> list_dir(const char* path) {

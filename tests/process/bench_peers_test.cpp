@@ -25,17 +25,11 @@
 namespace {
 
 using ipcx::test::child_process;
+using ipcx::test::online_cpus;
 using ipcx::test::json;
 using ipcx::test::read_json;
 using namespace std::chrono_literals;
 
-
-int online_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-  return CPU_COUNT(&set);
-}
 
 // What a bench run with this pid may have left: Boost's queues in /dev/shm, the zmq and nng
 // socket files in /tmp.

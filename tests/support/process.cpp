@@ -2,13 +2,13 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -178,7 +178,8 @@ bool child_process::wait_ready(std::chrono::milliseconds timeout) {
   if (!ok) {
     if (rc == 0) kill();
     ADD_FAILURE() << name_ << (rc == 0 ? " was not ready in time" : " exited before ready")
-                  << "; its stderr:\n" << stderr_text();
+                  << "; its stderr:\n"
+                  << stderr_text();
   }
   return ok;
 }
@@ -195,7 +196,8 @@ int child_process::wait_exit(std::chrono::milliseconds timeout) {
       ::waitpid(pid_, nullptr, 0);
       pid_ = -1;
       ADD_FAILURE() << name_ << " did not exit within " << timeout.count()
-                    << " ms and was killed; its stderr:\n" << stderr_text();
+                    << " ms and was killed; its stderr:\n"
+                    << stderr_text();
       return status_ = -1;
     }
     std::this_thread::sleep_for(2ms);
@@ -247,6 +249,13 @@ void pipe_pair::close_write() {
 std::string built_program(const std::string& name) {
   auto self = self_path();  // test binaries are built into the same bin/ as the programs
   return self.substr(0, self.rfind('/') + 1) + name;
+}
+
+int online_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return CPU_COUNT(&set);
 }
 
 }  // namespace ipcx::test

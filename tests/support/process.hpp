@@ -32,10 +32,10 @@ struct helper_registrar {
   helper_registrar(const char* name, helper_function function);
 };
 
-#define IPCX_HELPER(name)                                                           \
-  static int ipcx_helper_##name(const std::vector<std::string>& args);              \
-  static const ::ipcx::test::helper_registrar ipcx_helper_registrar_##name{         \
-      #name, ipcx_helper_##name};                                                   \
+#define IPCX_HELPER(name)                                                                       \
+  static int ipcx_helper_##name(const std::vector<std::string>& args);                          \
+  static const ::ipcx::test::helper_registrar ipcx_helper_registrar_##name{#name,               \
+                                                                           ipcx_helper_##name}; \
   static int ipcx_helper_##name([[maybe_unused]] const std::vector<std::string>& args)
 
 // Called from a test binary's main before gtest: runs the helper named on the command line and
@@ -46,9 +46,9 @@ void run_helper_if_requested(int argc, char** argv);
 void ready();
 
 struct spawn_options {
-  bool as_nobody = false;  // drop to uid/gid 65534 before exec
-  int stdin_fd = -1;       // dup'ed onto 0 in the child, if set
-  int stdout_fd = -1;      // dup'ed onto 1 in the child, if set (else stdout is captured)
+  bool as_nobody = false;         // drop to uid/gid 65534 before exec
+  int stdin_fd = -1;              // dup'ed onto 0 in the child, if set
+  int stdout_fd = -1;             // dup'ed onto 1 in the child, if set (else stdout is captured)
   std::vector<int> inherit = {};  // descriptors kept open across exec (close-on-exec cleared)
 };
 
@@ -111,5 +111,8 @@ class child_process {
 
 // Path of a program built beside the test binary (bin/NAME).
 std::string built_program(const std::string& name);
+
+// The CPUs this process may run on (its affinity mask); 1 if that cannot be read.
+int online_cpus();
 
 }  // namespace ipcx::test
