@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <mqueue.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/msg.h>
@@ -233,7 +234,13 @@ class signal_endpoint : public raw_endpoint_base {
     info_.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits));
     for (;;) {
       if (::syscall(SYS_rt_sigqueueinfo, peer_, signo_, &info_) == 0) return true;
-      if (errno != EINTR && errno != EAGAIN) return failed("rt_sigqueueinfo");
+      if (errno == EAGAIN) {
+        // The receiver's queue is full (a stream outruns it): let it run, which on one core under
+        // SCHED_FIFO it otherwise never would.
+        ::sched_yield();
+        continue;
+      }
+      if (errno != EINTR) return failed("rt_sigqueueinfo");
     }
   }
   ssize_t recv(std::byte* data, std::size_t size) {

@@ -315,6 +315,23 @@ TEST_F(BenchCommand, SharedMemoryRowsCarryKindModeAndTheirFieldsBesideTheLimits)
   EXPECT_NE(stdout_.find("one-way throughput"), std::string::npos) << stdout_;
 }
 
+// A one-way stream outruns its receiver: a full signal queue must let the receiver run even when
+// both share one CPU under SCHED_FIFO (the raw sender once spun there forever).
+TEST_F(BenchCommand, SignalStreamOnOneCoreCompletes) {
+  ASSERT_EQ(run_bench({"--only", "signal", "--placement", "same-core", "--reps", "1",
+                       "--round-trips", "20", "--duration", "0.05"},
+                      30s),
+            0)
+      << stdout_ << stderr_;
+  auto streams = rows("throughput");
+  ASSERT_EQ(streams.size(), 2u);
+  for (const auto& r : streams) {
+    EXPECT_EQ(r.at("status").string, "ok") << (r.has("note") ? r.at("note").string : "");
+    EXPECT_EQ(r.at("size").number, 7);
+    EXPECT_GT(r.at("msgs_per_s").number, 0);
+  }
+}
+
 TEST_F(BenchCommand, UnknownMechanismIsAUsageError) {
   EXPECT_EQ(run_bench({"--only", "pipe,carrier-pigeon"}, 10s), 2) << stderr_;
   EXPECT_NE(stderr_.find("carrier-pigeon"), std::string::npos) << stderr_;
