@@ -424,6 +424,9 @@ void apply(const std::string& line, row* rows[2], std::vector<rep_stats> reps[2]
 
 void install_interrupt_handlers() {
   interrupt_flag = 0;
+  // Orphans of a case (a responder whose initiator died) become this process's children, so the
+  // case's clean-up can reap them (run_case).
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   struct sigaction action {};
   action.sa_handler = on_interrupt;
   ::sigemptyset(&action.sa_mask);
@@ -603,6 +606,10 @@ case_outcome run_case(const case_spec& spec, mechanism_main body) {
   }
   ::close(initiator.fd);
   ::close(responder.fd);
+  // A responder whose initiator died was handed to this process (a child subreaper, see
+  // install_interrupt_handlers): reap it, or it stays a zombie where PID 1 does not reap.
+  while (::waitpid(-pid, nullptr, WNOHANG) > 0) {
+  }
 
   row* rows[2] = {&out.raw, &out.ipcx};
   std::vector<rep_stats> reps[2];
