@@ -23,26 +23,11 @@ using ipcx::errc;
 using ipcx::file_lock;
 using ipcx::lock_mode;
 using ipcx::test::child_process;
-
-int report(const char* what, const ipcx::error& e) {
-  std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
-  return 1;
-}
+using ipcx::test::report;
+using ipcx::test::wait_until_blocked_in;
 
 lock_mode mode_named(const std::string& name) {
   return name == "shared" ? lock_mode::shared : lock_mode::exclusive;
-}
-
-// True once `pid` sleeps in system call `number` (read from /proc/PID/syscall).
-bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-    long current = -1;
-    if (in >> current && current == number) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
 }
 
 // Opens args[0], takes it in mode args[1], says ready and sleeps until killed.

@@ -27,29 +27,11 @@ using namespace std::chrono_literals;
 using ipcx::channel;
 using ipcx::errc;
 using ipcx::test::child_process;
+using ipcx::test::host_limit;
+using ipcx::test::wait_until_blocked_in;
 
 std::span<const std::byte> bytes(const std::string& s) {
   return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-long host_limit(const char* path) {
-  std::ifstream in(path);
-  long value = -1;
-  in >> value;
-  return value;
-}
-
-// True once `pid` sleeps in system call `number` (read from /proc/PID/syscall), so a test can act
-// on a receiver that is really waiting rather than one about to wait.
-bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-    long current = -1;
-    if (in >> current && current == number) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
 }
 
 // Opens args[0] with open() and sends one message naming itself.

@@ -18,8 +18,8 @@
 #include "core/crc32c.hpp"
 #include "ipcx/ring.hpp"
 #include "process.hpp"
-#include "shared_region.hpp"
 #include "scratch.hpp"
+#include "shared_region.hpp"
 
 namespace {
 
@@ -29,20 +29,13 @@ using ipcx::ring;
 using ipcx::ring_producers;
 using ipcx::ring_role;
 using ipcx::test::child_process;
+using ipcx::test::inheriting;
+using ipcx::test::report;
 using steady = std::chrono::steady_clock;
 
 // --- a memfd mapping both processes share --------------------------------------------------------
 
 using ipcx::test::shared_region;
-
-ipcx::test::spawn_options inheriting(std::vector<int> fds) {
-  return {.as_nobody = false, .stdin_fd = -1, .stdout_fd = -1, .inherit = std::move(fds)};
-}
-
-int report(const char* what, const ipcx::error& e) {
-  std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
-  return 1;
-}
 
 // --- checksummed messages of random sizes --------------------------------------------------------
 // [producer u32][crc32c u32][sequence u64][body]: the size and the body follow from (producer,

@@ -26,9 +26,9 @@
 
 #include "core/crc32c.hpp"
 #include "process.hpp"
-#include "shared_region.hpp"
 #include "ring/layout.hpp"
 #include "scratch.hpp"
+#include "shared_region.hpp"
 
 namespace {
 
@@ -39,20 +39,14 @@ using ipcx::ring;
 using ipcx::ring_producers;
 using ipcx::ring_role;
 using ipcx::test::child_process;
+using ipcx::test::inheriting;
+using ipcx::test::report;
+using ipcx::test::wait_until_blocked_in;
 using steady = std::chrono::steady_clock;
 
 // --- a memfd mapping both processes share --------------------------------------------------------
 
 using ipcx::test::shared_region;
-
-ipcx::test::spawn_options inheriting(std::vector<int> fds) {
-  return {.as_nobody = false, .stdin_fd = -1, .stdout_fd = -1, .inherit = std::move(fds)};
-}
-
-int report(const char* what, const ipcx::error& e) {
-  std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
-  return 1;
-}
 
 // --- checksummed messages of random sizes --------------------------------------------------------
 // [producer u32][crc32c u32][sequence u64][body]: the size and the body follow from (producer,
@@ -143,18 +137,6 @@ std::string consume(ring& rx, std::size_t producers, std::uint64_t count) {
     if (!problem.empty()) return "message " + std::to_string(i) + ": " + problem;
   }
   return {};
-}
-
-// True once `pid` sleeps in system call `number` (from /proc/PID/syscall).
-bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds timeout) {
-  auto until = steady::now() + timeout;
-  while (steady::now() < until) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-    long current = -1;
-    if (in >> current && current == number) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
 }
 
 // --- helpers (run in a child process) ------------------------------------------------------------

@@ -27,6 +27,7 @@ using ipcx::errc;
 using ipcx::semaphore;
 using ipcx::shared_memory;
 using ipcx::test::child_process;
+using ipcx::test::report;
 using ipcx::test::spawn_options;
 
 constexpr int kItems = 200;
@@ -35,11 +36,6 @@ constexpr std::size_t kItemsOffset = 0;
 constexpr std::size_t kSlotsOffset = 64;
 constexpr std::size_t kValueOffset = 128;
 constexpr std::size_t kSegmentSize = 4096;
-
-int report(const char* what, const ipcx::error& e) {
-  std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
-  return 1;
-}
 
 std::span<std::byte> at(const shared_memory& seg, std::size_t offset) {
   return seg.bytes().subspan(offset);

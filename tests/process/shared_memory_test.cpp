@@ -30,15 +30,12 @@ using ipcx::errc;
 using ipcx::shared_memory;
 using ipcx::unique_fd;
 using ipcx::test::child_process;
+using ipcx::test::inheriting;
+using ipcx::test::report;
 using ipcx::test::spawn_options;
 
 constexpr std::size_t kSize = 8192;
 constexpr std::size_t kReplyOffset = 4096;
-
-int report(const char* what, const ipcx::error& e) {
-  std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
-  return 1;
-}
 
 int complain(const std::string& what) {
   std::fprintf(stderr, "%s\n", what.c_str());
@@ -51,12 +48,6 @@ void put(std::span<std::byte> bytes, std::size_t offset, const std::string& s) {
 
 std::string get(std::span<const std::byte> bytes, std::size_t offset, std::size_t size) {
   return std::string(reinterpret_cast<const char*>(bytes.data()) + offset, size);
-}
-
-spawn_options inheriting(int fd) {
-  spawn_options options;
-  options.inherit = {fd};
-  return options;
 }
 
 // True when `e` has code `code` and its message contains `part`.
@@ -403,7 +394,7 @@ TEST_F(SharedMemory, AMemfdHandedToAChildOverASocketpairIsSharedAndSealed) {
   auto pair = make_socket_pair();
   auto child = child_process::helper(
       "receive_check_reply", {std::to_string(pair.theirs.get()), "over the pair", "answered"},
-      inheriting(pair.theirs.get()));
+      inheriting({pair.theirs.get()}));
   pair.theirs.reset();
   auto sent = ipcx::send_memfd(pair.ours.get(), *seg);
   ASSERT_TRUE(sent) << sent.error().message();
@@ -416,7 +407,7 @@ TEST_F(SharedMemory, AMemfdHandedToAChildOverASocketpairIsSharedAndSealed) {
 TEST_F(SharedMemory, AReceiverRefusesAnUnsealedMemfd) {
   auto pair = make_socket_pair();
   auto child = child_process::helper("send_unsealed", {std::to_string(pair.theirs.get())},
-                                     inheriting(pair.theirs.get()));
+                                     inheriting({pair.theirs.get()}));
   pair.theirs.reset();
   auto before = open_descriptors();
   auto seg = ipcx::receive_memfd(pair.ours.get(), {}, 5s);

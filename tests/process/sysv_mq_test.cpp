@@ -29,26 +29,8 @@ using namespace std::chrono_literals;
 using ipcx::channel;
 using ipcx::errc;
 using ipcx::test::child_process;
-
-long host_limit(const char* path) {
-  std::ifstream in(path);
-  long value = -1;
-  in >> value;
-  return value;
-}
-
-// True once `pid` sleeps in system call `number` (read from /proc/PID/syscall), so a test can act
-// on a receiver that is really waiting rather than one about to wait.
-bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
-    long current = -1;
-    if (in >> current && current == number) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
-}
+using ipcx::test::host_limit;
+using ipcx::test::wait_until_blocked_in;
 
 // The queue's msg_qbytes, or -1 when there is no queue under `key`.
 long queue_bytes(long key) {
@@ -104,8 +86,8 @@ TEST_F(SysvMqChannel, ExchangesMessagesWithAnotherProcessInBothDirections) {
   auto from = channel::create(from_address, {.max_message = 512, .remove_on_close = true});
   ASSERT_TRUE(from) << from.error().message();
   const std::array<std::size_t, 5> sizes{0, 1, 100, 511, 512};
-  auto child = child_process::helper("echo_between",
-                                     {to_address, from_address, std::to_string(sizes.size()), "512"});
+  auto child = child_process::helper(
+      "echo_between", {to_address, from_address, std::to_string(sizes.size()), "512"});
   ASSERT_TRUE(child.wait_ready());
   std::vector<std::byte> buffer(512);
   for (std::size_t i = 0; i < sizes.size(); ++i) {

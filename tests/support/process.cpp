@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -256,6 +257,29 @@ int online_cpus() {
   CPU_ZERO(&set);
   if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
   return CPU_COUNT(&set);
+}
+
+bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/syscall");
+    long current = -1;
+    if (in >> current && current == number) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+long host_limit(const char* path) {
+  std::ifstream in(path);
+  long value = -1;
+  in >> value;
+  return value;
+}
+
+int report(const char* what, const ipcx::error& e) {
+  std::fprintf(stderr, "%s: %s\n", what, e.message().c_str());
+  return 1;
 }
 
 }  // namespace ipcx::test

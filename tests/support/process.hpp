@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "ipcx/error.hpp"
+
 namespace ipcx::test {
 
 using namespace std::chrono_literals;
@@ -55,6 +57,7 @@ struct spawn_options {
 // Spawn options for the common cases.
 inline spawn_options as_nobody() { return {.as_nobody = true}; }
 inline spawn_options stdout_to(int fd) { return {.stdout_fd = fd}; }
+inline spawn_options inheriting(std::vector<int> fds) { return {.inherit = std::move(fds)}; }
 
 // A close-on-exec pipe owned by a test; either end can be closed early.
 struct pipe_pair {
@@ -114,5 +117,16 @@ std::string built_program(const std::string& name);
 
 // The CPUs this process may run on (its affinity mask); 1 if that cannot be read.
 int online_cpus();
+
+// For helpers: prints "WHAT: the error" on stderr (the parent shows it on failure) and returns 1,
+// the helper's exit status.
+int report(const char* what, const ipcx::error& e);
+
+// True once `pid` sleeps in system call `number` (read from /proc/PID/syscall), so a test can act
+// on a process that is really waiting rather than one about to wait; false after `timeout`.
+bool wait_until_blocked_in(pid_t pid, long number, std::chrono::milliseconds timeout);
+
+// The number in a /proc file such as /proc/sys/fs/mqueue/msg_max; -1 if it cannot be read.
+long host_limit(const char* path);
 
 }  // namespace ipcx::test
