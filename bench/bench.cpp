@@ -90,10 +90,10 @@ constexpr int file_round_trip_cap = 4000;
 
 const mode_defaults& mode_defaults_for(bool quick) { return quick ? quick_mode : full_mode; }
 
-// Repetitions, round trips and stream time of a shared-memory or peer case. `blocking`: a side
-// sleeps, so a round trip costs a wake-up (tens of microseconds across cores) rather than well
-// under a microsecond.
-void set_shm_counts(case_spec& spec, const options& opts, bool latency, bool blocking) {
+// Repetitions, round trips and stream time of a case. `blocking`: a side sleeps (every kernel
+// mechanism), so a round trip costs a wake-up (tens of microseconds across cores) rather than
+// well under a microsecond.
+void set_counts(case_spec& spec, const options& opts, bool latency, bool blocking) {
   const shm_defaults& shm_mode = opts.quick ? quick_shm : full_shm;
   const mode_defaults& mode = mode_defaults_for(opts.quick);
   if (!latency) {
@@ -163,7 +163,7 @@ const std::vector<std::string>& mechanism_names() {
 
 int run(const options& opts) {
   run_info info = machine_facts();
-  const mode_defaults& mode = opts.quick ? quick_mode : full_mode;
+  const shm_defaults& shm_mode = opts.quick ? quick_shm : full_shm;
   std::vector<std::size_t> latency_sizes =
       opts.quick
           ? std::vector<std::size_t>(std::begin(quick_latency_sizes), std::end(quick_latency_sizes))
@@ -185,34 +185,41 @@ int run(const options& opts) {
   std::vector<bench_case> cases;
   int index = 0;
   long key_base = 0x49420000L + (static_cast<long>(::getpid()) & 0xffff) * 4;
+  auto wanted = [&](std::string_view name) {
+    return opts.only.empty() ||
+           std::find(opts.only.begin(), opts.only.end(), name) != opts.only.end();
+  };
+  // What every case has: its objects' tag, its CPUs, the policy asked for; counts by kind.
+  auto new_spec = [&](std::string_view mechanism, const char* kind, std::size_t size,
+                      bool same_core, bool blocking) {
+    case_spec spec;
+    spec.mechanism = std::string(mechanism);
+    spec.kind = kind;
+    spec.size = size;
+    spec.same_core = same_core;
+    spec.cpu_initiator = cpus[0];
+    spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
+    set_counts(spec, opts, spec.kind == "latency", blocking);
+    spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
+    spec.sysv_key_base = key_base;
+    spec.sched = opts.sched;
+    return spec;
+  };
   for (const auto& m : mechanisms()) {
-    if (!opts.only.empty() &&
-        std::find(opts.only.begin(), opts.only.end(), m.name) == opts.only.end())
-      continue;
+    if (!wanted(m.name)) continue;
+    auto too_large = [&](std::size_t size) {
+      return size > m.max_size ? std::string(m.name) + " carries at most " +
+                                     std::to_string(m.max_size) + " bytes here"
+                               : std::string();
+    };
     for (std::size_t size : m.max_size < 8 ? m.sizes : latency_sizes) {
       for (bool same_core : placements) {
-        case_spec spec;
-        spec.mechanism = std::string(m.name);
-        spec.size = size;
-        spec.same_core = same_core;
-        spec.cpu_initiator = cpus[0];
-        spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
-        spec.reps = opts.reps > 0 ? opts.reps
-                    : same_core   ? mode.same_core_reps
-                                  : mode.cross_core_reps;
-        spec.round_trips = opts.round_trips > 0 ? opts.round_trips
-                           : same_core          ? mode.same_core_round_trips
-                                                : mode.cross_core_round_trips;
-        if (m.name == "file" && opts.round_trips == 0)
+        case_spec spec = new_spec(m.name, "latency", size, same_core, true);
+        if (m.name == "file" && opts.round_trips == 0) {
           spec.round_trips = std::min(spec.round_trips, file_round_trip_cap);
-        spec.warmup = std::max(50, spec.round_trips / 10);
-        spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
-        spec.sysv_key_base = key_base;
-        spec.sched = opts.sched;
-        std::string na = size > m.max_size ? std::string(m.name) + " carries at most " +
-                                                 std::to_string(m.max_size) + " bytes here"
-                                           : "";
-        cases.push_back({std::move(spec), m.body, m.cleanup, nullptr, std::move(na)});
+          spec.warmup = std::max(50, spec.round_trips / 10);
+        }
+        cases.push_back({std::move(spec), m.body, m.cleanup, nullptr, too_large(size)});
       }
     }
     // One-way throughput, the same endpoints streaming. --quick: cross-core only (the time
@@ -220,21 +227,10 @@ int run(const options& opts) {
     for (std::size_t size : throughput_sizes) {
       for (bool same_core : placements) {
         if (same_core && opts.quick) continue;
-        case_spec spec;
-        spec.mechanism = std::string(m.name);
-        spec.kind = "throughput";
-        spec.size = m.max_size < 8 ? m.max_size : size;  // signal: its one size
-        spec.same_core = same_core;
-        spec.cpu_initiator = cpus[0];
-        spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
-        set_shm_counts(spec, opts, false, true);
-        spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
-        spec.sysv_key_base = key_base;
-        spec.sched = opts.sched;
-        std::string na = m.no_stream != nullptr   ? m.no_stream
-                         : spec.size > m.max_size ? std::string(m.name) + " carries at most " +
-                                                        std::to_string(m.max_size) + " bytes here"
-                                                  : "";
+        // signal: its one size
+        case_spec spec =
+            new_spec(m.name, "throughput", m.max_size < 8 ? m.max_size : size, same_core, true);
+        std::string na = m.no_stream != nullptr ? m.no_stream : too_large(spec.size);
         cases.push_back({std::move(spec), m.body, m.cleanup, nullptr, std::move(na)});
         if (m.max_size < 8) break;
       }
@@ -245,9 +241,7 @@ int run(const options& opts) {
   // Shared memory: the ring in each waiting mode, and the limits. Spinning on one core makes no
   // sense (the two spinners share it, each waits for the other's time slice), so spin and
   // adaptive rows are cross-core only; blocking rows take both placements.
-  bool want_shm =
-      opts.only.empty() || std::find(opts.only.begin(), opts.only.end(), "shm") != opts.only.end();
-  const shm_defaults& shm_mode = opts.quick ? quick_shm : full_shm;
+  bool want_shm = wanted("shm");
   if (want_shm) {
     for (const char* kind : {"latency", "throughput"}) {
       bool latency = std::string_view(kind) == "latency";
@@ -255,18 +249,9 @@ int run(const options& opts) {
         for (std::string wait : {"spin", "adaptive", "blocking"}) {
           for (bool same_core : placements) {
             if (same_core && (!latency || wait != "blocking")) continue;
-            case_spec spec;
-            spec.mechanism = "shm";
-            spec.kind = kind;
+            case_spec spec = new_spec("shm", kind, size, same_core, wait == "blocking");
             spec.mode = wait;
             spec.limit = shm_limit(latency, wait, size);
-            spec.size = size;
-            spec.same_core = same_core;
-            spec.cpu_initiator = cpus[0];
-            spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
-            set_shm_counts(spec, opts, latency, wait == "blocking");
-            spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
-            spec.sysv_key_base = key_base;
             // Two real-time spinners would starve everything else on both CPUs for the whole case;
             // SCHED_FIFO matters only where a side blocks.
             spec.sched = wait != "blocking" && opts.sched == "auto" ? "other" : opts.sched;
@@ -281,26 +266,17 @@ int run(const options& opts) {
   // peers in both placements, busy-polling ones cross-core only), one-way throughput cross-core.
   std::vector<const peer_entry*> daemons;
   for (const auto& peer : peers()) {
-    if (std::find(opts.only.begin(), opts.only.end(), peer.name) == opts.only.end() &&
-        !opts.only.empty())
-      continue;
+    if (!wanted(peer.name)) continue;
     if (peer.start != nullptr) daemons.push_back(&peer);
     for (const char* kind : {"latency", "throughput"}) {
       bool latency = std::string_view(kind) == "latency";
       for (std::size_t size : latency ? latency_sizes : throughput_sizes) {
         for (bool same_core : placements) {
           if (same_core && (!latency || peer.mode == "spin")) continue;
-          case_spec spec;
-          spec.mechanism = "shm";
-          spec.kind = kind;
-          spec.mode = std::string(latency ? peer.ipcx_latency_mode : peer.ipcx_throughput_mode);
-          spec.size = size;
-          spec.same_core = same_core;
-          spec.cpu_initiator = cpus[0];
-          spec.cpu_responder = same_core || cpus.size() < 2 ? cpus[0] : cpus[1];
-          set_shm_counts(spec, opts, latency, peer.mode != "spin" || spec.mode != "spin");
-          spec.tag = "ipcx-bench-" + std::to_string(::getpid()) + "-" + std::to_string(index++);
-          spec.sysv_key_base = key_base;
+          std::string_view mode = latency ? peer.ipcx_latency_mode : peer.ipcx_throughput_mode;
+          case_spec spec =
+              new_spec("shm", kind, size, same_core, peer.mode != "spin" || mode != "spin");
+          spec.mode = std::string(mode);
           spec.sched = peer.mode == "spin" && spec.mode != "blocking" && opts.sched == "auto"
                            ? "other"
                            : opts.sched;
