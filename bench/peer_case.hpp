@@ -37,12 +37,11 @@ int peer_case_main(session& s) {
   const bool one_way = spec.kind == "throughput";
   const int ring_count = one_way ? 1 : 2;
   const std::size_t ring_bytes = ring::region_size(ring_capacity(spec.size));
-  shared_region region(ring_count * ring_bytes + 2 * sizeof(stream_control) + 2 * line);
+  shared_region region(ring_count * ring_bytes + 2 * line);
+  stream_control* controls = stream_controls(s);  // [0] the peer's, [1] the ring's
   std::span<std::byte> areas[2];
-  stream_control* controls = nullptr;
-  if (region) {
+  if (region && controls != nullptr) {
     for (int i = 0; i < ring_count; ++i) areas[i] = region.take(ring_bytes);
-    controls = reinterpret_cast<stream_control*>(region.take(2 * sizeof(stream_control)).data());
   } else {
     std::string why = std::string("mmap(MAP_SHARED): ") + std::strerror(errno);
     s.unavailable(impl::raw, row_status::failed, why);
@@ -50,7 +49,7 @@ int peer_case_main(session& s) {
   }
   const bool responder = s.fork_responder();
   ipcx_rings rings;
-  if (region) rings = set_up_rings(s, areas, ring_count);
+  if (region && controls != nullptr) rings = set_up_rings(s, areas, ring_count);
 
   if (!one_way) {
     std::optional<ring_endpoint> ix;
@@ -62,9 +61,10 @@ int peer_case_main(session& s) {
   ring* tx = rings.tx ? &*rings.tx : nullptr;
   ring* rx = rings.rx ? &*rings.rx : nullptr;
   std::optional<stream_endpoint<ring_endpoint>> ix;
-  if (region && (responder ? rx != nullptr : tx != nullptr)) ix.emplace(&controls[1], tx, rx);
+  if (controls != nullptr && (responder ? rx != nullptr : tx != nullptr))
+    ix.emplace(&controls[1], tx, rx);
   std::optional<stream_endpoint<Peer>> peer;
-  if (region) peer.emplace(&controls[0], s, true);
+  if (controls != nullptr) peer.emplace(&controls[0], s, true);
   return s.run(peer && s.usable(impl::raw) ? &*peer : nullptr,
                s.usable(impl::ipcx) && ix ? &*ix : nullptr);
 }

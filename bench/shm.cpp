@@ -70,7 +70,9 @@ struct raw_ring_header {
 
 class raw_ring {
  public:
-  static std::size_t slot_bytes(std::size_t size) { return round_up(std::max<std::size_t>(size, 8), line); }
+  static std::size_t slot_bytes(std::size_t size) {
+    return round_up(std::max<std::size_t>(size, 8), line);
+  }
   static std::size_t slots(std::size_t size) {
     return std::bit_floor(ring_capacity(size) / slot_bytes(size));
   }
@@ -182,7 +184,7 @@ int latency_main(session& s) {
   const auto& spec = s.spec();
   const std::size_t size = spec.size;
   std::size_t ring_bytes = ring::region_size(ring_capacity(size));
-  std::size_t limit_bytes = spec.limit == "cacheline" ? cacheline_endpoint::bytes()
+  std::size_t limit_bytes = spec.limit == "cacheline"  ? cacheline_endpoint::bytes()
                             : spec.limit == "raw-ring" ? 2 * raw_ring::bytes(size)
                             : spec.limit == "futex"    ? futex_endpoint::bytes(size)
                                                        : 0;
@@ -232,8 +234,9 @@ int throughput_main(session& s) {
   std::size_t ring_bytes = ring::region_size(ring_capacity(size));
   bool with_limit = spec.limit == "raw-ring";
   std::size_t limit_bytes = with_limit ? raw_ring::bytes(size) : 0;
-  shared_region region(ring_bytes + limit_bytes + 2 * sizeof(stream_control) + 2 * line);
-  if (!region) {
+  shared_region region(ring_bytes + limit_bytes + 2 * line);
+  stream_control* controls = stream_controls(s);
+  if (!region || controls == nullptr) {
     std::string why = std::string("mmap(MAP_SHARED): ") + std::strerror(errno);
     s.unavailable(impl::raw, row_status::failed, why);
     s.unavailable(impl::ipcx, row_status::failed, why);
@@ -242,11 +245,9 @@ int throughput_main(session& s) {
     s.unavailable(impl::raw, row_status::not_available, "no limit paired with this row");
   std::span<std::byte> ring_areas[2];
   std::span<std::byte> limit_area;
-  stream_control* controls = nullptr;
   if (region) {
     ring_areas[0] = region.take(ring_bytes);
     limit_area = region.take(limit_bytes);
-    controls = reinterpret_cast<stream_control*>(region.take(2 * sizeof(stream_control)).data());
   }
   bool responder = s.fork_responder();
   ipcx_rings rings;
@@ -255,9 +256,10 @@ int throughput_main(session& s) {
   ring* tx = rings.tx ? &*rings.tx : nullptr;
   ring* rx = rings.rx ? &*rings.rx : nullptr;
   std::optional<stream_endpoint<ring_endpoint>> ix;
-  if (region && (responder ? rx != nullptr : tx != nullptr)) ix.emplace(&controls[1], tx, rx);
+  if (controls != nullptr && (responder ? rx != nullptr : tx != nullptr))
+    ix.emplace(&controls[1], tx, rx);
   auto* ipcx_ep = s.usable(impl::ipcx) && ix ? &*ix : nullptr;
-  if (with_limit && region) {
+  if (with_limit && region && controls != nullptr) {
     raw_ring ringbuf(limit_area, size);
     stream_endpoint<raw_ring_endpoint> raw(&controls[0], &ringbuf, &ringbuf);
     return s.run(&raw, ipcx_ep);
