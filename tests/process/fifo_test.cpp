@@ -46,20 +46,7 @@ IPCX_HELPER(fifo_echo) {
     return 2;
   }
   ipcx::test::ready();
-  std::vector<std::byte> buffer(1 << 20);
-  for (;;) {
-    auto n = in->recv(buffer, kWait);
-    if (!n) {
-      if (n.error() == ipcx::errc::end_of_stream) return 0;
-      std::fprintf(stderr, "recv: %s\n", n.error().message().c_str());
-      return 3;
-    }
-    auto sent = out->send(std::span(buffer.data(), *n), kWait);
-    if (!sent) {
-      std::fprintf(stderr, "send: %s\n", sent.error().message().c_str());
-      return 4;
-    }
-  }
+  return ipcx::test::echo_messages(*in, *out, kWait);
 }
 
 IPCX_HELPER(fifo_send_one) {

@@ -87,20 +87,7 @@ IPCX_HELPER(pipe_echo) {
     return 2;
   }
   ipcx::test::ready();
-  std::vector<std::byte> buffer(1 << 20);
-  for (;;) {
-    auto n = ch->recv(buffer, kWait);
-    if (!n) {
-      if (n.error() == ipcx::errc::end_of_stream) return 0;
-      std::fprintf(stderr, "recv: %s\n", n.error().message().c_str());
-      return 3;
-    }
-    auto sent = ch->send(std::span(buffer.data(), *n), kWait);
-    if (!sent) {
-      std::fprintf(stderr, "send: %s\n", sent.error().message().c_str());
-      return 4;
-    }
-  }
+  return ipcx::test::echo_messages(*ch, *ch, kWait);
 }
 
 IPCX_HELPER(pipe_send_and_exit) {

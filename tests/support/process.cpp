@@ -282,4 +282,21 @@ int report(const char* what, const ipcx::error& e) {
   return 1;
 }
 
+int echo_messages(ipcx::channel& in, ipcx::channel& out, std::chrono::milliseconds wait) {
+  std::vector<std::byte> buffer(1 << 20);
+  for (;;) {
+    auto n = in.recv(buffer, wait);
+    if (!n) {
+      if (n.error() == ipcx::errc::end_of_stream) return 0;
+      std::fprintf(stderr, "recv: %s\n", n.error().message().c_str());
+      return 3;
+    }
+    auto sent = out.send(std::span(buffer.data(), *n), wait);
+    if (!sent) {
+      std::fprintf(stderr, "send: %s\n", sent.error().message().c_str());
+      return 4;
+    }
+  }
+}
+
 }  // namespace ipcx::test

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "ipcx/channel.hpp"
 #include "ipcx/error.hpp"
 
 namespace ipcx::test {
@@ -117,6 +118,11 @@ std::string built_program(const std::string& name);
 
 // The CPUs this process may run on (its affinity mask); 1 if that cannot be read.
 int online_cpus();
+
+// For helpers: sends back every message received on `in` through `out`, each call within `wait`,
+// until `in` ends. The helper's exit status: 0 at the end of the stream, 3 when a receive failed,
+// 4 when a send failed (the error on stderr).
+int echo_messages(ipcx::channel& in, ipcx::channel& out, std::chrono::milliseconds wait);
 
 // For helpers: prints "WHAT: the error" on stderr (the parent shows it on failure) and returns 1,
 // the helper's exit status.
