@@ -72,22 +72,7 @@ void make_stale_socket_file(const std::string& path, int type = SOCK_STREAM) {
 
 // Joins args[0], sends args[1], expects "re: " + args[1] back.
 IPCX_HELPER(request_reply) {
-  auto ch = channel::join(args.at(0));
-  if (!ch) {
-    std::fprintf(stderr, "join: %s\n", ch.error().message().c_str());
-    return 2;
-  }
-  ipcx::test::ready();
-  if (auto sent = ch->send(args.at(1), kWait); !sent) {
-    std::fprintf(stderr, "send: %s\n", sent.error().message().c_str());
-    return 3;
-  }
-  auto reply = recv_text(*ch);
-  if (reply != "re: " + args.at(1)) {
-    std::fprintf(stderr, "reply: %s\n", reply.c_str());
-    return 4;
-  }
-  return 0;
+  return ipcx::test::request_reply(args.at(0), args.at(1), kWait);
 }
 
 // Joins args[0] and waits to be told something by the side that created it.

@@ -299,4 +299,27 @@ int echo_messages(ipcx::channel& in, ipcx::channel& out, std::chrono::millisecon
   }
 }
 
+int request_reply(const std::string& address, const std::string& text,
+                  std::chrono::milliseconds wait) {
+  auto ch = ipcx::channel::join(address);
+  if (!ch) {
+    std::fprintf(stderr, "join: %s\n", ch.error().message().c_str());
+    return 2;
+  }
+  ready();
+  if (auto sent = ch->send(text, wait); !sent) {
+    std::fprintf(stderr, "send: %s\n", sent.error().message().c_str());
+    return 3;
+  }
+  std::vector<std::byte> buffer(ch->info().max_message);
+  auto n = ch->recv(buffer, wait);
+  std::string reply = n ? std::string(reinterpret_cast<const char*>(buffer.data()), *n)
+                        : "error: " + n.error().message();
+  if (reply != "re: " + text) {
+    std::fprintf(stderr, "reply: %s\n", reply.c_str());
+    return 4;
+  }
+  return 0;
+}
+
 }  // namespace ipcx::test

@@ -124,6 +124,12 @@ int online_cpus();
 // 4 when a send failed (the error on stderr).
 int echo_messages(ipcx::channel& in, ipcx::channel& out, std::chrono::milliseconds wait);
 
+// For helpers: joins `address`, says ready(), sends `text` and expects "re: " + text back, each
+// call within `wait`. The helper's exit status: 0, or 2 (join), 3 (send), 4 (the reply) with the
+// cause on stderr.
+int request_reply(const std::string& address, const std::string& text,
+                  std::chrono::milliseconds wait);
+
 // For helpers: prints "WHAT: the error" on stderr (the parent shows it on failure) and returns 1,
 // the helper's exit status.
 int report(const char* what, const ipcx::error& e);
