@@ -16,13 +16,23 @@ namespace {
 
 constexpr std::size_t min_buffer = 64 * 1024;
 
+// Packet mode's markers (see "Packet mode" below; `escape` is framed_stream::packet_escape).
+constexpr std::byte escape = framed_stream::packet_escape;
+constexpr std::byte long_tag{0x01};
+constexpr std::size_t long_header = 6;
+
+// A read shorter than a packet would drop the rest of it, so packet reads ask for at least a page.
+std::size_t packet_read_size() {
+  return std::max<std::size_t>(PIPE_BUF, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
+}
+
 std::uint32_t load_le32(const std::byte* p) {
   std::uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint32_t>(p[i]);
   return v;
 }
 
-ssize_t write_some(const stream_end& end, bool blocking, iovec* iov, int count) {
+ssize_t write_some(stream_end end, bool blocking, iovec* iov, int count) {
   int fd = blocking ? end.blocking : end.nonblocking;
   if (count == 1) {
     // write/send take the kernel's single-buffer path, measurably cheaper than writev/sendmsg.
@@ -42,7 +52,7 @@ ssize_t write_some(const stream_end& end, bool blocking, iovec* iov, int count) 
   return sys([&] { return ::writev(fd, iov, count); });
 }
 
-ssize_t read_some(const stream_end& end, bool blocking, std::byte* data, std::size_t size) {
+ssize_t read_some(stream_end end, bool blocking, std::byte* data, std::size_t size) {
   int fd = blocking ? end.blocking : end.nonblocking;
   if (end.socket) return sys([&] { return ::recv(fd, data, size, blocking ? 0 : MSG_DONTWAIT); });
   return sys([&] { return ::read(fd, data, size); });
@@ -50,8 +60,11 @@ ssize_t read_some(const stream_end& end, bool blocking, std::byte* data, std::si
 
 }  // namespace
 
-result<void> framed_stream::send(const stream_end& end, std::span<const std::byte> message,
-                                 deadline until) {
+framed_stream::framed_stream(std::size_t max_message, std::string object)
+    : max_message_(max_message), object_(std::move(object)), packet_read_size_(packet_read_size()) {}
+
+result<void> framed_stream::send_slow(stream_end end, std::span<const std::byte> message,
+                                      deadline until) {
   if (message.size() > max_message_)
     return fail(errc::message_too_large, "send", object_,
                 std::to_string(message.size()) + " bytes, the channel's maximum is " +
@@ -75,7 +88,7 @@ result<void> framed_stream::send(const stream_end& end, std::span<const std::byt
   return write_frame(end, iov, count, until);
 }
 
-result<void> framed_stream::write_frame(const stream_end& end, iovec* iov, int count,
+result<void> framed_stream::write_frame(stream_end end, iovec* iov, int count,
                                         deadline until) {
   iovec* next = iov;
   bool blocking = until.is_never();
@@ -103,7 +116,7 @@ result<void> framed_stream::write_frame(const stream_end& end, iovec* iov, int c
   }
 }
 
-result<void> framed_stream::fill(const stream_end& end, std::size_t needed, deadline until) {
+result<void> framed_stream::fill(stream_end end, std::size_t needed, deadline until) {
   if (buffer_.size() < needed) {
     // Keep the unread bytes, drop the consumed ones, and grow only as far as the frame needs.
     std::vector<std::byte> bigger(std::max(needed, min_buffer));
@@ -127,7 +140,7 @@ result<void> framed_stream::fill(const stream_end& end, std::size_t needed, dead
   return {};
 }
 
-result<std::size_t> framed_stream::read_waiting(const stream_end& end, std::byte* data,
+result<std::size_t> framed_stream::read_waiting(stream_end end, std::byte* data,
                                                 std::size_t size, deadline until) {
   bool blocking = until.is_never();
   for (;;) {
@@ -142,9 +155,8 @@ result<std::size_t> framed_stream::read_waiting(const stream_end& end, std::byte
   }
 }
 
-result<std::size_t> framed_stream::recv(const stream_end& end, std::span<std::byte> out,
-                                        deadline until) {
-  if (end.packets) return recv_packet(end, out, until);
+result<std::size_t> framed_stream::recv_frame(stream_end end, std::span<std::byte> out,
+                                              deadline until) {
   for (;;) {
     std::size_t have = end_ - begin_;
     if (have >= header_size) {
@@ -184,22 +196,10 @@ namespace ipcx::detail {
 //   long      escape, 0x01, 32-bit length, the message: empty messages, messages over PIPE_BUF, and
 //             PIPE_BUF-byte ones that start with `escape`. The kernel splits it into page-sized
 //             packets, which the reader joins by the length.
-// A read shorter than the packet would drop the rest of it, so every read asks for at least a page.
-namespace {
-constexpr std::byte escape{0xA5};
-constexpr std::byte long_tag{0x01};
-constexpr std::size_t long_header = 6;
-std::size_t packet_read_size() {
-  static const std::size_t size =
-      std::max<std::size_t>(PIPE_BUF, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
-  return size;
-}
-}  // namespace
-
-result<void> framed_stream::send_packet(const stream_end& end, std::span<const std::byte> message,
+result<void> framed_stream::send_packet(stream_end end, std::span<const std::byte> message,
                                         deadline until) {
   std::size_t size = message.size();
-  if (size >= 1 && size <= PIPE_BUF && message[0] != escape) {
+  if (is_verbatim_packet(message)) {
     iovec iov{const_cast<std::byte*>(message.data()), size};
     return write_frame(end, &iov, 1, until);
   }
@@ -236,51 +236,60 @@ result<std::size_t> framed_stream::deliver_packet_message(std::span<std::byte> o
   return size;
 }
 
-result<std::size_t> framed_stream::recv_packet(const stream_end& end, std::span<std::byte> out,
+result<std::size_t> framed_stream::recv_packet(stream_end end, std::span<std::byte> out,
                                                deadline until) {
-  const std::size_t page = packet_read_size();
   if (packet_pending_) return deliver_packet_message(out);
-  if (!packet_assembling_) {
-    // The common case reads straight into the caller's buffer when it can hold any packet.
-    bool direct = out.size() >= page;
-    if (!direct && buffer_.size() < page) buffer_.resize(std::max(page, min_buffer));
-    std::byte* first = direct ? out.data() : buffer_.data();
-    auto got = read_waiting(end, first, direct ? out.size() : page, until);
-    if (!got) return std::unexpected(got.error());
-    std::size_t n = *got;
-    if (n == 0) return fail(errc::end_of_stream, "recv", object_);
-    if (first[0] != escape || n == 1) {
-      if (n > max_message_ || first[0] == escape)
-        return fail(errc::bad_frame, "recv", object_, "a malformed packet of " + std::to_string(n) + " bytes");
-      if (direct) return n;
-      end_ = n;
-      return deliver_packet_message(out);
-    }
-    if (first[1] == escape) {  // stuffed: drop the escape byte
-      std::byte* target = direct ? out.data() : buffer_.data();
-      std::memmove(target, first + 1, n - 1);
-      if (direct) return n - 1;
-      end_ = n - 1;
-      return deliver_packet_message(out);
-    }
-    if (first[1] != long_tag || n < long_header)
-      return fail(errc::bad_frame, "recv", object_, "a packet with an unknown header");
-    std::size_t size = load_le32(first + 2);
-    if (size > max_message_)
-      return fail(errc::bad_frame, "recv", object_,
-                  "a frame claims " + std::to_string(size) + " bytes, the maximum is " +
-                      std::to_string(max_message_));
-    if (n - long_header > size)
-      return fail(errc::bad_frame, "recv", object_, "a packet longer than its message");
-    if (buffer_.size() < size + page) buffer_.resize(size + page);
-    std::memmove(buffer_.data(), first + long_header, n - long_header);
-    end_ = n - long_header;
-    packet_expected_ = size;
-    packet_assembling_ = true;
+  if (packet_assembling_) return assemble_packets(end, out, until);
+  bool direct = out.size() >= packet_read_size_;
+  if (!direct && buffer_.size() < packet_read_size_)
+    buffer_.resize(std::max(packet_read_size_, min_buffer));
+  std::byte* first = direct ? out.data() : buffer_.data();
+  auto got = read_waiting(end, first, direct ? out.size() : packet_read_size_, until);
+  if (!got) return std::unexpected(got.error());
+  return first_packet(out, first, *got, end, until);
+}
+
+result<std::size_t> framed_stream::first_packet(std::span<std::byte> out, std::byte* first,
+                                                std::size_t n, stream_end end,
+                                                deadline until) {
+  bool direct = first == out.data();
+  if (n == 0) return fail(errc::end_of_stream, "recv", object_);
+  if (first[0] != escape || n == 1) {
+    if (n > max_message_ || first[0] == escape)
+      return fail(errc::bad_frame, "recv", object_, "a malformed packet of " + std::to_string(n) + " bytes");
+    if (direct) return n;
+    end_ = n;
+    return deliver_packet_message(out);
   }
+  if (first[1] == escape) {  // stuffed: drop the escape byte
+    std::byte* target = direct ? out.data() : buffer_.data();
+    std::memmove(target, first + 1, n - 1);
+    if (direct) return n - 1;
+    end_ = n - 1;
+    return deliver_packet_message(out);
+  }
+  if (first[1] != long_tag || n < long_header)
+    return fail(errc::bad_frame, "recv", object_, "a packet with an unknown header");
+  std::size_t size = load_le32(first + 2);
+  if (size > max_message_)
+    return fail(errc::bad_frame, "recv", object_,
+                "a frame claims " + std::to_string(size) + " bytes, the maximum is " +
+                    std::to_string(max_message_));
+  if (n - long_header > size)
+    return fail(errc::bad_frame, "recv", object_, "a packet longer than its message");
+  if (buffer_.size() < size + packet_read_size_) buffer_.resize(size + packet_read_size_);
+  std::memmove(buffer_.data(), first + long_header, n - long_header);
+  end_ = n - long_header;
+  packet_expected_ = size;
+  packet_assembling_ = true;
+  return assemble_packets(end, out, until);
+}
+
+result<std::size_t> framed_stream::assemble_packets(stream_end end, std::span<std::byte> out,
+                                                    deadline until) {
   while (end_ < packet_expected_) {
     // Kept across a timeout: the next recv goes on from here.
-    auto got = read_waiting(end, buffer_.data() + end_, page, until);
+    auto got = read_waiting(end, buffer_.data() + end_, packet_read_size_, until);
     if (!got) return std::unexpected(got.error());
     if (*got == 0)
       return fail(errc::end_of_stream, "recv", object_, "the peer closed in the middle of a message");

@@ -105,23 +105,17 @@ class pipe_transport final : public transport {
         out_(std::move(out)) {}
 
   result<void> send(std::span<const std::byte> message, deadline until) override {
-    if (out_.unusable) [[unlikely]]
-      return std::unexpected(*out_.unusable);
-    if (!until.is_never() && !out_.nonblocking) {
-      auto twin = reopen(out_.fd, O_WRONLY | O_NONBLOCK, object_);
-      if (!twin) return std::unexpected(twin.error());
-      out_.nonblocking = std::move(*twin);
+    if (!until.is_never() || out_.unusable) [[unlikely]] {
+      auto usable = prepare(out_, O_WRONLY);
+      if (!usable) return usable;
     }
     return frames_.send(stream(out_), message, until);
   }
 
   result<std::size_t> recv(std::span<std::byte> buffer, deadline until) override {
-    if (in_.unusable) [[unlikely]]
-      return std::unexpected(*in_.unusable);
-    if (!until.is_never() && !in_.nonblocking) {
-      auto twin = reopen(in_.fd, O_RDONLY | O_NONBLOCK, object_);
-      if (!twin) return std::unexpected(twin.error());
-      in_.nonblocking = std::move(*twin);
+    if (!until.is_never() || in_.unusable) [[unlikely]] {
+      auto usable = prepare(in_, O_RDONLY);
+      if (!usable) return std::unexpected(usable.error());
     }
     return frames_.recv(stream(in_), buffer, until);
   }
@@ -149,6 +143,17 @@ class pipe_transport final : public transport {
   }
 
  private:
+  // Kept off the never-deadline path: the error of a direction that cannot be used, and the
+  // non-blocking twin, opened on the first call with a deadline.
+  [[gnu::noinline]] result<void> prepare(direction& d, int access) {
+    if (d.unusable) return std::unexpected(*d.unusable);
+    if (d.nonblocking) return {};
+    auto twin = reopen(d.fd, access | O_NONBLOCK, object_);
+    if (!twin) return std::unexpected(twin.error());
+    d.nonblocking = std::move(*twin);
+    return {};
+  }
+
   // Until the twin exists (never-deadline calls only), the shared descriptor stands in for it: if
   // someone else set O_NONBLOCK on that description, a blocking-path EAGAIN then polls the right
   // descriptor instead of poll(-1) sleeping forever.
