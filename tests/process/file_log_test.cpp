@@ -377,6 +377,44 @@ TEST_F(FileLog, HeaderClaimingMoreThanTheMaximumIsACorruptRecord) {
       << got.error().message();
 }
 
+// Record sizes chosen to walk the reader's buffer through every case: page-sized records starting
+// at many offsets within a cache line (bytes land at addresses that follow the file offset),
+// records that straddle the end of the 64 KiB buffer (kept bytes moved back), and records larger
+// than the buffer arriving after others it still holds (kept bytes carried into a bigger buffer).
+TEST_F(FileLog, BurstOfRecordsLargerAndSmallerThanThePageAndTheReadBufferComesBackByteExact) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t i = 0; i < 40; ++i) sizes.push_back(4096 + (i % 3) - 1);  // 4095, 4096, 4097
+  sizes.insert(sizes.end(), {0, 1, 7, 70'000, 200, 4096, 130'000, 64 * 1024 - 8, 3});
+  for (std::size_t i = 0; i < 40; ++i) sizes.push_back(1000 + 61 * i);
+  // Byte j of record i: a value that differs between neighbours and between records.
+  auto byte_of = [](std::size_t i, std::size_t j) {
+    return std::byte(static_cast<unsigned char>((i * 131 + j * 7 + (j >> 8)) & 0xff));
+  };
+  auto log = channel::create(address(), {.max_message = 256 * 1024, .remove_on_close = true});
+  ASSERT_TRUE(log) << log.error().message();
+  std::vector<std::byte> message;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    message.resize(sizes[i]);
+    for (std::size_t j = 0; j < sizes[i]; ++j) message[j] = byte_of(i, j);
+    ASSERT_TRUE(log->send(message, 1s)) << "record " << i;
+  }
+
+  // A reader that joins now finds them all written: it reads them in bursts of one buffer.
+  auto reader = channel::join(address(), {.max_message = 256 * 1024});
+  ASSERT_TRUE(reader) << reader.error().message();
+  std::vector<std::byte> buffer(256 * 1024);
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    auto got = reader->recv(buffer, 1s);
+    ASSERT_TRUE(got) << "record " << i << ": " << got.error().message();
+    ASSERT_EQ(*got, sizes[i]) << "record " << i;
+    for (std::size_t j = 0; j < sizes[i]; ++j)
+      ASSERT_EQ(buffer[j], byte_of(i, j)) << "record " << i << " byte " << j;
+  }
+  auto more = reader->try_recv(buffer);
+  ASSERT_TRUE(more) << more.error().message();
+  EXPECT_FALSE(more->has_value());
+}
+
 TEST_F(FileLog, RecordBeingWrittenUnderTheLockIsWaitedForNotReported) {
   auto log = channel::create(address(), {.remove_on_close = true});
   ASSERT_TRUE(log) << log.error().message();
