@@ -26,12 +26,6 @@ std::size_t packet_read_size() {
   return std::max<std::size_t>(PIPE_BUF, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
 }
 
-std::uint32_t load_le32(const std::byte* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<std::uint32_t>(p[i]);
-  return v;
-}
-
 ssize_t write_some(stream_end end, bool blocking, iovec* iov, int count) {
   int fd = blocking ? end.blocking : end.nonblocking;
   if (count == 1) {
@@ -71,8 +65,7 @@ result<void> framed_stream::send_slow(stream_end end, std::span<const std::byte>
                     std::to_string(max_message_));
   if (end.packets) return send_packet(end, message, until);
   std::byte header[header_size];
-  auto size = static_cast<std::uint32_t>(message.size());
-  for (std::size_t i = 0; i < header_size; ++i) header[i] = std::byte((size >> (8 * i)) & 0xff);
+  store_length(header, message.size());
   iovec iov[2] = {{header, header_size},
                   {const_cast<std::byte*>(message.data()), message.size()}};
   int count = message.empty() ? 1 : 2;
@@ -114,6 +107,11 @@ result<void> framed_stream::write_frame(stream_end end, iovec* iov, int count,
     next->iov_base = static_cast<std::byte*>(next->iov_base) + written;
     next->iov_len -= written;
   }
+}
+
+result<void> framed_stream::write_rest(stream_end end, std::size_t frame, std::size_t written) {
+  iovec rest{staging_.data() + written, frame - written};
+  return write_frame(end, &rest, 1, deadline::never());
 }
 
 result<void> framed_stream::fill(stream_end end, std::size_t needed, deadline until) {
@@ -160,7 +158,7 @@ result<std::size_t> framed_stream::recv_frame(stream_end end, std::span<std::byt
   for (;;) {
     std::size_t have = end_ - begin_;
     if (have >= header_size) {
-      std::size_t size = load_le32(buffer_.data() + begin_);
+      std::size_t size = load_length(buffer_.data() + begin_);
       if (size > max_message_)
         return fail(errc::bad_frame, "recv", object_,
                     "a frame claims " + std::to_string(size) + " bytes, the maximum is " +
@@ -207,7 +205,7 @@ result<void> framed_stream::send_packet(stream_end end, std::span<const std::byt
   std::size_t header = stuffed ? 1 : long_header;
   if (size > staging_limit) {
     std::byte prefix[long_header] = {escape, long_tag};
-    for (std::size_t i = 0; i < 4; ++i) prefix[2 + i] = std::byte((size >> (8 * i)) & 0xff);
+    store_length(prefix + 2, size);
     iovec iov[2] = {{prefix, long_header}, {const_cast<std::byte*>(message.data()), size}};
     return write_frame(end, iov, 2, until);
   }
@@ -215,7 +213,7 @@ result<void> framed_stream::send_packet(stream_end end, std::span<const std::byt
   staging_[0] = escape;
   if (!stuffed) {
     staging_[1] = long_tag;
-    for (std::size_t i = 0; i < 4; ++i) staging_[2 + i] = std::byte((size >> (8 * i)) & 0xff);
+    store_length(staging_.data() + 2, size);
   }
   if (size > 0) std::memcpy(staging_.data() + header, message.data(), size);
   iovec iov{staging_.data(), header + size};
@@ -270,7 +268,7 @@ result<std::size_t> framed_stream::first_packet(std::span<std::byte> out, std::b
   }
   if (first[1] != long_tag || n < long_header)
     return fail(errc::bad_frame, "recv", object_, "a packet with an unknown header");
-  std::size_t size = load_le32(first + 2);
+  std::size_t size = load_length(first + 2);
   if (size > max_message_)
     return fail(errc::bad_frame, "recv", object_,
                 "a frame claims " + std::to_string(size) + " bytes, the maximum is " +

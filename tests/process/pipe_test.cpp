@@ -114,6 +114,40 @@ IPCX_HELPER(pipe_half_frame) {
   return 0;
 }
 
+// Writes plain frames to descriptor args[0], cut at awkward places: "alpha" and "beta" alone, a
+// pause apart (so the receiver finds each whole in one read); "" and the first bytes of
+// "gamma-delta" in one write; the rest after the receiver is blocked; then a 300-byte frame and a
+// 5000-byte one in 1000-byte writes.
+IPCX_HELPER(pipe_raw_frames) {
+  int fd = std::stoi(args.at(0));
+  auto frame = [](std::string_view text) {
+    auto bytes = frame_header(static_cast<std::uint32_t>(text.size()), false);
+    for (char c : text) bytes.push_back(std::byte(c));
+    return bytes;
+  };
+  auto put = [&](std::span<const std::byte> bytes) {
+    return ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  };
+  std::vector<std::byte> burst;
+  for (auto part : {frame(""), frame("gamma-delta")}) burst.insert(burst.end(), part.begin(), part.end());
+  std::size_t cut = burst.size() - 8;  // header and "gam" of the third frame
+  ipcx::test::ready();
+  if (!put(frame("alpha"))) return 2;
+  std::this_thread::sleep_for(50ms);
+  if (!put(frame("beta"))) return 2;
+  std::this_thread::sleep_for(50ms);
+  if (!put(std::span(burst).first(cut))) return 2;
+  std::this_thread::sleep_for(100ms);
+  if (!put(std::span(burst).subspan(cut))) return 3;
+  if (!put(frame(std::string(300, 'm')))) return 4;
+  auto big = frame(std::string(5000, 'z'));
+  for (std::size_t at = 0; at < big.size(); at += 1000) {
+    if (!put(std::span(big).subspan(at, std::min<std::size_t>(1000, big.size() - at)))) return 5;
+    std::this_thread::sleep_for(5ms);
+  }
+  return 0;
+}
+
 // Joins stdin/stdout ("pipe:"), echoes until the stream ends, and checks that closing the channel
 // left descriptors 0 and 1 open.
 IPCX_HELPER(pipe_stdio_echo) {
@@ -295,7 +329,8 @@ TEST_F(PipeChannel, OnAPlainPipeAHalfFrameAtEndOfStreamIsReportedNotReturned) {
 }
 
 TEST_F(PipeChannel, PacketModeCarriesEveryKindOfMessageWhole) {
-  // Verbatim, stuffed (starting with the escape byte 0xA5), long (over PIPE_BUF), and empty.
+  // Verbatim, stuffed (starting with the escape byte 0xA5), long (over PIPE_BUF), and empty; with
+  // a deadline and without one (never-deadline calls take their own inline path).
   auto pair = ipcx::channel::pipe();
   ASSERT_TRUE(pair);
   auto& [a, b] = *pair;
@@ -309,25 +344,71 @@ TEST_F(PipeChannel, PacketModeCarriesEveryKindOfMessageWhole) {
   messages.emplace_back();
   messages.emplace_back(4095, std::byte{0xA5});
   std::vector<std::byte> buffer(80000);
-  for (auto& m : messages) {
-    ASSERT_TRUE(a.send(m, kWait));
-    auto n = b.recv(buffer, kWait);
-    ASSERT_TRUE(n) << n.error().message();
-    ASSERT_EQ(*n, m.size());
-    EXPECT_TRUE(std::equal(m.begin(), m.end(), buffer.begin()));
-    // The same through a buffer too small, then large enough: kept, then returned.
-    ASSERT_TRUE(a.send(m, kWait));
-    if (!m.empty()) {
-      std::vector<std::byte> small(m.size() - 1);
-      auto refused = b.recv(small, kWait);
-      ASSERT_FALSE(refused);
-      EXPECT_EQ(refused.error(), ipcx::errc::message_too_large);
+  for (ipcx::deadline until : {ipcx::deadline(kWait), ipcx::deadline::never()}) {
+    SCOPED_TRACE(until.is_never() ? "never" : "deadline");
+    for (auto& m : messages) {
+      // Into a buffer of exactly its size (under a page: through the channel's own buffer), into
+      // a large one (read in place), and into one too small and then the exact one: kept, then
+      // returned.
+      std::vector<std::byte> exact(m.size());
+      ASSERT_TRUE(a.send(m, until));
+      auto n = b.recv(exact, until);
+      ASSERT_TRUE(n) << n.error().message();
+      ASSERT_EQ(*n, m.size());
+      EXPECT_EQ(exact, m);
+      ASSERT_TRUE(a.send(m, until));
+      n = b.recv(buffer, until);
+      ASSERT_TRUE(n) << n.error().message();
+      ASSERT_EQ(*n, m.size());
+      EXPECT_TRUE(std::equal(m.begin(), m.end(), buffer.begin()));
+      ASSERT_TRUE(a.send(m, until));
+      if (!m.empty()) {
+        std::vector<std::byte> small(m.size() - 1);
+        auto refused = b.recv(small, until);
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error(), ipcx::errc::message_too_large);
+      }
+      std::ranges::fill(exact, std::byte{0});
+      n = b.recv(exact, until);
+      ASSERT_TRUE(n) << n.error().message();
+      ASSERT_EQ(*n, m.size());
+      EXPECT_EQ(exact, m);
     }
-    n = b.recv(buffer, kWait);
-    ASSERT_TRUE(n) << n.error().message();
-    ASSERT_EQ(*n, m.size());
-    EXPECT_TRUE(std::equal(m.begin(), m.end(), buffer.begin()));
   }
+}
+
+TEST_F(PipeChannel, OnAPlainPipeFramesSplitAndBatchedAnyWayComeBackWhole) {
+  // A writer process cuts the byte stream at awkward places (several frames in one write, a frame
+  // across writes with a pause that leaves the receiver blocked in the middle of it); the
+  // receiver uses never-deadline calls, whose inline path reads first and parses after.
+  auto plain = make_plain_pipe_channel({.max_message = 8000});
+  ASSERT_TRUE(plain.channel);
+  spawn_options options;
+  options.inherit = {plain.feed.get()};
+  auto child = child_process::helper("pipe_raw_frames", {std::to_string(plain.feed.get())}, options);
+  ASSERT_TRUE(child.wait_ready());
+  plain.feed.reset();
+  auto& ch = *plain.channel;
+  std::vector<std::byte> buffer(8000);
+  auto next = [&]() -> std::string {
+    auto n = ch.recv(buffer);
+    if (!n) return "error: " + n.error().message();
+    return as_string(std::span(buffer.data(), *n));
+  };
+  EXPECT_EQ(next(), "alpha");
+  EXPECT_EQ(next(), "beta");
+  EXPECT_EQ(next(), "");
+  EXPECT_EQ(next(), "gamma-delta");
+  std::array<std::byte, 100> small;
+  auto refused = ch.recv(small);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), ipcx::errc::message_too_large);
+  EXPECT_EQ(next(), std::string(300, 'm'));
+  EXPECT_EQ(next(), std::string(5000, 'z'));
+  auto end = ch.recv(buffer);
+  ASSERT_FALSE(end);
+  EXPECT_EQ(end.error(), ipcx::errc::end_of_stream) << end.error().message();
+  EXPECT_EQ(child.wait_exit(), 0);
 }
 
 TEST_F(PipeChannel, JoinDescriptorsThatAreNotOpenFailsNamingTheDescriptor) {
