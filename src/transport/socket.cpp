@@ -417,6 +417,12 @@ class socket_transport : public transport {
   // The creator of a connection kind has no peer until its first send or recv accepts one.
   result<void> connected(deadline until) {
     if (fd_) [[likely]] return {};
+    return accept_peer(until);
+  }
+
+ private:
+  // Out of line so that connected(), on every send and recv, stays one test.
+  [[gnu::noinline]] result<void> accept_peer(deadline until) {
     auto accepted = accept_connection(listening_.get(), until, object_);
     if (!accepted) return std::unexpected(accepted.error());
     auto configured = configure_connected(accepted->get(), where_.kind, info_.max_message, object_);
@@ -427,6 +433,7 @@ class socket_transport : public transport {
     return {};
   }
 
+ protected:
   unique_fd listening_;  // the creator's, until it accepted
   unique_fd fd_;
   address where_;
@@ -500,6 +507,11 @@ class packet_socket final : public socket_transport {
     int fd = fd_.get();
     result<std::size_t> sent;
     if (!needs_stuffing(message)) [[likely]] {
+      if (until.is_never() && sys([&] {
+            return ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, to, to_length);
+          }) >= 0) [[likely]]
+        return {};
+      // Failed, so nothing went out: the general path tries once more and reports or waits.
       sent = socket_call(fd, POLLOUT, until, "send", object_, [&](int flags) {
         return ::sendto(fd, message.data(), message.size(), flags | MSG_NOSIGNAL, to, to_length);
       });
@@ -527,7 +539,7 @@ class packet_socket final : public socket_transport {
         auto fits = peek_fits(buffer, until);
         if (!fits) return std::unexpected(fits.error());
       }
-      sockaddr_storage from{};
+      sockaddr_storage from;  // the kernel fills from_length bytes; note_peer reads no more
       socklen_t from_length = answers_ ? sizeof from : 0;
       sockaddr* from_address = answers_ ? reinterpret_cast<sockaddr*>(&from) : nullptr;
       // MSG_TRUNC: the result is the packet's real length, so a truncation shows.
