@@ -28,10 +28,9 @@ using ipcx::test::json;
 using ipcx::test::read_json;
 using namespace std::chrono_literals;
 
-// Names a bench run with this pid may have left in /tmp or /dev/mqueue.
-std::vector<std::string> bench_leftovers(pid_t pid) {
+// Names starting with `prefix` in /tmp or /dev/mqueue.
+std::vector<std::string> leftovers(const std::string& prefix) {
   std::vector<std::string> found;
-  std::string prefix = "ipcx-bench-" + std::to_string(pid) + "-";
   for (const char* dir : {"/tmp", "/dev/mqueue"}) {
     DIR* d = ::opendir(dir);
     if (d == nullptr) continue;
@@ -41,6 +40,11 @@ std::vector<std::string> bench_leftovers(pid_t pid) {
     ::closedir(d);
   }
   return found;
+}
+
+// Names a bench run with this pid may have left behind.
+std::vector<std::string> bench_leftovers(pid_t pid) {
+  return leftovers("ipcx-bench-" + std::to_string(pid) + "-");
 }
 
 class BenchCommand : public ipcx::test::ipc_test {
@@ -330,6 +334,23 @@ TEST_F(BenchCommand, SignalStreamOnOneCoreCompletes) {
     EXPECT_EQ(r.at("size").number, 7);
     EXPECT_GT(r.at("msgs_per_s").number, 0);
   }
+}
+
+TEST_F(BenchCommand, FramingFloorMeasuresEveryVariantAndRemovesItsFiles) {
+  auto child = child_process::program(ipcx::test::built_program("framing_floor"), {"64", "2"});
+  ASSERT_EQ(child.wait_exit(60s), 0) << child.stderr_text();
+  std::string out = child.stdout_text();
+  // unix and tcp: raw, raw+4, staged, iovec; file: raw, raw+8; each "... x raw RATIO".
+  int lines = 0;
+  for (std::size_t at = out.find("x raw "); at != std::string::npos; at = out.find("x raw ", at + 1)) {
+    ++lines;
+    EXPECT_GT(std::stod(out.substr(at + 6)), 0.0) << out;
+  }
+  EXPECT_EQ(lines, 10) << out;
+  for (const char* variant : {"unix  raw+4", "unix  staged", "unix  iovec", "tcp   iovec", "file  raw+8"})
+    EXPECT_NE(out.find(variant), std::string::npos) << variant << " missing in\n" << out;
+  for (const auto& name : leftovers("framing-floor-" + std::to_string(child.pid()) + "-"))
+    ADD_FAILURE() << "left behind: " << name;
 }
 
 TEST_F(BenchCommand, UnknownMechanismIsAUsageError) {
