@@ -118,7 +118,8 @@ const variant stream_variants[] = {
        msg.msg_iovlen = 3;
        ssize_t r = ::recvmsg(fd, &msg, 0);
        if (r <= 0) die("recvmsg");
-       if (static_cast<std::size_t>(r) < n + 4) recv_all(fd, p + (r - 4), n + 4 - static_cast<std::size_t>(r));
+       if (static_cast<std::size_t>(r) < n + 4)
+         recv_all(fd, p + (r - 4), n + 4 - static_cast<std::size_t>(r));
      }},
 };
 
@@ -155,7 +156,8 @@ void ping_pong(const char* transport, int count, const char* const* names, Send 
       send(b % count, 0, message.data());
       recv(b % count, 0, message.data());
     }
-    means[static_cast<std::size_t>(b % count)].push_back((now_us() - start) / round_trips_per_block);
+    means[static_cast<std::size_t>(b % count)].push_back((now_us() - start) /
+                                                         round_trips_per_block);
   }
   waitpid(child, nullptr, 0);
   double raw = 0;

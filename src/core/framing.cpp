@@ -27,15 +27,10 @@ std::size_t packet_read_size() {
 }
 
 ssize_t write_some(stream_end end, bool blocking, iovec* iov, int count) {
+  // write/send take the kernel's single-buffer path, measurably cheaper than writev/sendmsg.
+  if (count == 1)
+    return write_one(end, blocking, static_cast<const std::byte*>(iov->iov_base), iov->iov_len);
   int fd = blocking ? end.blocking : end.nonblocking;
-  if (count == 1) {
-    // write/send take the kernel's single-buffer path, measurably cheaper than writev/sendmsg.
-    if (end.socket)
-      return sys([&] {
-        return ::send(fd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL | (blocking ? 0 : MSG_DONTWAIT));
-      });
-    return sys([&] { return ::write(fd, iov->iov_base, iov->iov_len); });
-  }
   if (end.socket) {
     msghdr msg{};
     msg.msg_iov = iov;
@@ -46,16 +41,12 @@ ssize_t write_some(stream_end end, bool blocking, iovec* iov, int count) {
   return sys([&] { return ::writev(fd, iov, count); });
 }
 
-ssize_t read_some(stream_end end, bool blocking, std::byte* data, std::size_t size) {
-  int fd = blocking ? end.blocking : end.nonblocking;
-  if (end.socket) return sys([&] { return ::recv(fd, data, size, blocking ? 0 : MSG_DONTWAIT); });
-  return sys([&] { return ::read(fd, data, size); });
-}
-
 }  // namespace
 
 framed_stream::framed_stream(std::size_t max_message, std::string object)
-    : max_message_(max_message), object_(std::move(object)), packet_read_size_(packet_read_size()) {}
+    : max_message_(max_message),
+      object_(std::move(object)),
+      packet_read_size_(packet_read_size()) {}
 
 result<void> framed_stream::send_slow(stream_end end, std::span<const std::byte> message,
                                       deadline until) {
@@ -81,8 +72,7 @@ result<void> framed_stream::send_slow(stream_end end, std::span<const std::byte>
   return write_frame(end, iov, count, until);
 }
 
-result<void> framed_stream::write_frame(stream_end end, iovec* iov, int count,
-                                        deadline until) {
+result<void> framed_stream::write_frame(stream_end end, iovec* iov, int count, deadline until) {
   iovec* next = iov;
   bool blocking = until.is_never();
   bool started = false;
@@ -138,8 +128,8 @@ result<void> framed_stream::fill(stream_end end, std::size_t needed, deadline un
   return {};
 }
 
-result<std::size_t> framed_stream::read_waiting(stream_end end, std::byte* data,
-                                                std::size_t size, deadline until) {
+result<std::size_t> framed_stream::read_waiting(stream_end end, std::byte* data, std::size_t size,
+                                                deadline until) {
   bool blocking = until.is_never();
   for (;;) {
     ssize_t n = read_some(end, blocking, data, size);
@@ -248,13 +238,13 @@ result<std::size_t> framed_stream::recv_packet(stream_end end, std::span<std::by
 }
 
 result<std::size_t> framed_stream::first_packet(std::span<std::byte> out, std::byte* first,
-                                                std::size_t n, stream_end end,
-                                                deadline until) {
+                                                std::size_t n, stream_end end, deadline until) {
   bool direct = first == out.data();
   if (n == 0) return fail(errc::end_of_stream, "recv", object_);
   if (first[0] != escape || n == 1) {
     if (n > max_message_ || first[0] == escape)
-      return fail(errc::bad_frame, "recv", object_, "a malformed packet of " + std::to_string(n) + " bytes");
+      return fail(errc::bad_frame, "recv", object_,
+                  "a malformed packet of " + std::to_string(n) + " bytes");
     if (direct) return n;
     end_ = n;
     return deliver_packet_message(out);

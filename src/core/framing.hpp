@@ -35,6 +35,21 @@ struct stream_end {
   bool packets = false;
 };
 
+// One call on the descriptor for never-deadline calls (`blocking`) or on the non-blocking one:
+// read/write, or for sockets recv/send (MSG_NOSIGNAL; MSG_DONTWAIT when not blocking).
+inline ssize_t read_some(stream_end end, bool blocking, std::byte* data, std::size_t size) {
+  int fd = blocking ? end.blocking : end.nonblocking;
+  if (end.socket) return sys([&] { return ::recv(fd, data, size, blocking ? 0 : MSG_DONTWAIT); });
+  return sys([&] { return ::read(fd, data, size); });
+}
+inline ssize_t write_one(stream_end end, bool blocking, const std::byte* data, std::size_t size) {
+  int fd = blocking ? end.blocking : end.nonblocking;
+  if (end.socket)
+    return sys(
+        [&] { return ::send(fd, data, size, MSG_NOSIGNAL | (blocking ? 0 : MSG_DONTWAIT)); });
+  return sys([&] { return ::write(fd, data, size); });
+}
+
 class framed_stream {
  public:
   static constexpr std::size_t header_size = 4;
@@ -57,14 +72,14 @@ class framed_stream {
     if (until.is_never() && !message.empty() && message.size() <= max_message_) [[likely]] {
       if (end.packets && is_verbatim_packet(message)) [[likely]] {
         // Written whole or not at all (at most PIPE_BUF bytes): one call, no loop.
-        if (write_once(end, message.data(), message.size()) >= 0) [[likely]]
+        if (write_one(end, true, message.data(), message.size()) >= 0) [[likely]]
           return {};
         // Failed: the general path writes again and waits (EAGAIN) or reports the error it gets.
       } else if (!end.packets && header_size + message.size() <= staging_.size()) [[likely]] {
         store_length(staging_.data(), message.size());
         std::memcpy(staging_.data() + header_size, message.data(), message.size());
         std::size_t frame = header_size + message.size();
-        ssize_t n = write_once(end, staging_.data(), frame);
+        ssize_t n = write_one(end, true, staging_.data(), frame);
         if (static_cast<std::size_t>(n) == frame) [[likely]]
           return {};
         if (n > 0) return write_rest(end, frame, static_cast<std::size_t>(n));
@@ -77,13 +92,13 @@ class framed_stream {
   // (errc::message_too_large). errc::end_of_stream when the writer closed between frames, and
   // also, with a detail saying so, when it closed in the middle of one.
   [[gnu::always_inline]] result<std::size_t> recv(stream_end end, std::span<std::byte> out,
-                                                   deadline until) {
+                                                  deadline until) {
     if (!until.is_never() || packet_pending_ || packet_assembling_) [[unlikely]]
       return end.packets ? recv_packet(end, out, until) : recv_frame(end, out, until);
     if (!end.packets) {
       // Nothing buffered: one read, which usually brings the whole frame (and whatever follows).
       if (end_ != begin_ || buffer_.empty()) return recv_frame(end, out, until);
-      ssize_t n = read_once(end, buffer_.data(), buffer_.size());
+      ssize_t n = read_some(end, true, buffer_.data(), buffer_.size());
       if (n < 0) return recv_frame(end, out, until);  // reads again: waits or reports the error
       end_ = static_cast<std::size_t>(n);
       if (end_ >= header_size) {
@@ -102,7 +117,7 @@ class framed_stream {
     if (!direct && buffer_.size() < packet_read_size_) [[unlikely]]
       return recv_packet(end, out, until);  // allocates the buffer
     std::byte* into = direct ? out.data() : buffer_.data();
-    ssize_t n = read_once(end, into, direct ? out.size() : packet_read_size_);
+    ssize_t n = read_some(end, true, into, direct ? out.size() : packet_read_size_);
     // A verbatim packet that fits: the whole cost over a plain read(2) is these tests (and, for a
     // buffer under a page, one copy).
     if (n > 0 && into[0] != packet_escape && static_cast<std::size_t>(n) <= max_message_ &&
@@ -124,20 +139,12 @@ class framed_stream {
   }
   static std::size_t load_length(const std::byte* header) {
     std::uint32_t size = 0;
-    for (std::size_t i = header_size; i-- > 0;) size = (size << 8) | std::to_integer<std::uint32_t>(header[i]);
+    for (std::size_t i = header_size; i-- > 0;)
+      size = (size << 8) | std::to_integer<std::uint32_t>(header[i]);
     return size;
   }
   static void store_length(std::byte* header, std::size_t size) {
     for (std::size_t i = 0; i < header_size; ++i) header[i] = std::byte((size >> (8 * i)) & 0xff);
-  }
-  // One blocking call on the never-deadline descriptor.
-  static ssize_t write_once(stream_end end, const std::byte* data, std::size_t size) {
-    if (end.socket) return sys([&] { return ::send(end.blocking, data, size, MSG_NOSIGNAL); });
-    return sys([&] { return ::write(end.blocking, data, size); });
-  }
-  static ssize_t read_once(stream_end end, std::byte* data, std::size_t size) {
-    if (end.socket) return sys([&] { return ::recv(end.blocking, data, size, 0); });
-    return sys([&] { return ::read(end.blocking, data, size); });
   }
   // Completes a staged frame of which the first `written` bytes are in the stream.
   result<void> write_rest(stream_end end, std::size_t frame, std::size_t written);
@@ -148,16 +155,14 @@ class framed_stream {
   result<std::size_t> read_waiting(stream_end end, std::byte* data, std::size_t size,
                                    deadline until);
   result<void> write_frame(stream_end end, iovec* iov, int count, deadline until);
-  result<void> send_packet(stream_end end, std::span<const std::byte> message,
-                           deadline until);
+  result<void> send_packet(stream_end end, std::span<const std::byte> message, deadline until);
   // Packet mode's general receive: a kept message, packets being joined, or a first read that
   // waits as the deadline allows. recv() itself serves the common never-deadline case.
   result<std::size_t> recv_packet(stream_end end, std::span<std::byte> out, deadline until);
   // Decodes a first packet of `n` bytes read at `first` (the caller's buffer or buffer_).
   result<std::size_t> first_packet(std::span<std::byte> out, std::byte* first, std::size_t n,
                                    stream_end end, deadline until);
-  result<std::size_t> assemble_packets(stream_end end, std::span<std::byte> out,
-                                       deadline until);
+  result<std::size_t> assemble_packets(stream_end end, std::span<std::byte> out, deadline until);
   result<std::size_t> deliver_packet_message(std::span<std::byte> out);
 
   static constexpr std::size_t staging_limit = 64 * 1024;

@@ -507,14 +507,13 @@ class packet_socket final : public socket_transport {
     int fd = fd_.get();
     result<std::size_t> sent;
     if (!needs_stuffing(message)) [[likely]] {
-      if (until.is_never() && sys([&] {
-            return ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, to, to_length);
-          }) >= 0) [[likely]]
+      auto send_to = [&](int flags) {
+        return ::sendto(fd, message.data(), message.size(), flags | MSG_NOSIGNAL, to, to_length);
+      };
+      if (until.is_never() && sys([&] { return send_to(0); }) >= 0) [[likely]]
         return {};
       // Failed, so nothing went out: the general path tries once more and reports or waits.
-      sent = socket_call(fd, POLLOUT, until, "send", object_, [&](int flags) {
-        return ::sendto(fd, message.data(), message.size(), flags | MSG_NOSIGNAL, to, to_length);
-      });
+      sent = socket_call(fd, POLLOUT, until, "send", object_, send_to);
     } else {
       std::byte extra = stuffing;
       iovec iov[2] = {{&extra, 1}, {const_cast<std::byte*>(message.data()), message.size()}};

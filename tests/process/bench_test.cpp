@@ -342,12 +342,14 @@ TEST_F(BenchCommand, FramingFloorMeasuresEveryVariantAndRemovesItsFiles) {
   std::string out = child.stdout_text();
   // unix and tcp: raw, raw+4, staged, iovec; file: raw, raw+8; each "... x raw RATIO".
   int lines = 0;
-  for (std::size_t at = out.find("x raw "); at != std::string::npos; at = out.find("x raw ", at + 1)) {
+  for (std::size_t at = out.find("x raw "); at != std::string::npos;
+       at = out.find("x raw ", at + 1)) {
     ++lines;
     EXPECT_GT(std::stod(out.substr(at + 6)), 0.0) << out;
   }
   EXPECT_EQ(lines, 10) << out;
-  for (const char* variant : {"unix  raw+4", "unix  staged", "unix  iovec", "tcp   iovec", "file  raw+8"})
+  for (const char* variant :
+       {"unix  raw+4", "unix  staged", "unix  iovec", "tcp   iovec", "file  raw+8"})
     EXPECT_NE(out.find(variant), std::string::npos) << variant << " missing in\n" << out;
   for (const auto& name : leftovers("framing-floor-" + std::to_string(child.pid()) + "-"))
     ADD_FAILURE() << "left behind: " << name;

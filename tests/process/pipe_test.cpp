@@ -129,7 +129,8 @@ IPCX_HELPER(pipe_raw_frames) {
     return ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
   };
   std::vector<std::byte> burst;
-  for (auto part : {frame(""), frame("gamma-delta")}) burst.insert(burst.end(), part.begin(), part.end());
+  for (auto part : {frame(""), frame("gamma-delta")})
+    burst.insert(burst.end(), part.begin(), part.end());
   std::size_t cut = burst.size() - 8;  // header and "gam" of the third frame
   ipcx::test::ready();
   if (!put(frame("alpha"))) return 2;
@@ -385,7 +386,8 @@ TEST_F(PipeChannel, OnAPlainPipeFramesSplitAndBatchedAnyWayComeBackWhole) {
   ASSERT_TRUE(plain.channel);
   spawn_options options;
   options.inherit = {plain.feed.get()};
-  auto child = child_process::helper("pipe_raw_frames", {std::to_string(plain.feed.get())}, options);
+  auto child =
+      child_process::helper("pipe_raw_frames", {std::to_string(plain.feed.get())}, options);
   ASSERT_TRUE(child.wait_ready());
   plain.feed.reset();
   auto& ch = *plain.channel;
