@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/bench_rows.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/scratch.hpp"
@@ -31,7 +32,9 @@ namespace {
 
 using ipcx::test::child_process;
 using ipcx::test::online_cpus;
+using ipcx::test::expect_measured;
 using ipcx::test::json;
+using ipcx::test::note_of;
 using ipcx::test::read_json;
 using namespace std::chrono_literals;
 
@@ -81,14 +84,8 @@ bool roudi_running() {
 // (/tmp/ipcx-bench-PID-N-i...), RouDi's private directory (/tmp/ipcx-bench-roudi-PID-...), and
 // anything named with the run's tag in /dev/shm.
 std::vector<std::string> bench_leftovers(pid_t pid) {
-  std::vector<std::string> found;
-  std::string tag = "ipcx-bench-" + std::to_string(pid) + "-";
-  std::string roudi_dir = "ipcx-bench-roudi-" + std::to_string(pid) + "-";
-  for (const char* dir : {"/tmp", "/dev/shm"})
-    for (const auto& name : list_dir(dir))
-      if (name.starts_with(tag) || name.starts_with(roudi_dir))
-        found.push_back(std::string(dir) + "/" + name);
-  return found;
+  return ipcx::test::named_leftovers({"ipcx-bench-" + std::to_string(pid) + "-",
+                                      "ipcx-bench-roudi-" + std::to_string(pid) + "-"});
 }
 
 // iox-roudi processes started by the bench with this pid (its config path names the pid), alive
@@ -104,8 +101,6 @@ std::vector<pid_t> bench_roudis(pid_t pid) {
   }
   return found;
 }
-
-std::string note_of(const json& r) { return r.has("note") ? r.at("note").string : ""; }
 
 // The iceoryx peer a row belongs to (its own row, or the ipcx row paired with it), or "" for the
 // rows every run has (the limits).
@@ -213,16 +208,7 @@ TEST_F(BenchIceoryx, QuickRunMeasuresEveryIceoryxRowAndTheIpcxRingBesideIt) {
       EXPECT_EQ(r.at("status").string, "n/a") << name;
       continue;
     }
-    ASSERT_EQ(r.at("status").string, "ok") << name << ": " << note_of(r);
-    if (kind == "latency") {
-      EXPECT_GT(r.at("samples").number, 0) << name;
-      EXPECT_GT(r.at("rtt_p50_ns").number, 0) << name;
-      EXPECT_LE(r.at("rtt_p50_ns").number, r.at("rtt_p99_ns").number) << name;
-    } else {
-      EXPECT_EQ(kind, "throughput") << name;
-      ASSERT_TRUE(r.has("msgs_per_s")) << name;
-      EXPECT_GT(r.at("msgs_per_s").number, 0) << name;
-    }
+    expect_measured(r, name);
   }
   // poll: latency 2 sizes cross-core + throughput 2 sizes; waitset: latency 2 sizes x 2
   // placements + throughput 2 sizes; a peer row and an ipcx row each.

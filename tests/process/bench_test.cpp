@@ -1,6 +1,5 @@
 // `ipcx bench`: the built CLI, run for real over a few mechanisms. Numbers are checked for sanity
 // (ordered percentiles, samples taken), never for speed: the test machine is shared and noisy.
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "support/bench_rows.hpp"
 #include "support/json.hpp"
 #include "support/process.hpp"
 #include "support/scratch.hpp"
@@ -25,26 +25,13 @@ namespace {
 using ipcx::test::child_process;
 using ipcx::test::online_cpus;
 using ipcx::test::json;
+using ipcx::test::note_of;
 using ipcx::test::read_json;
 using namespace std::chrono_literals;
 
-// Names starting with `prefix` in /tmp or /dev/mqueue.
-std::vector<std::string> leftovers(const std::string& prefix) {
-  std::vector<std::string> found;
-  for (const char* dir : {"/tmp", "/dev/mqueue"}) {
-    DIR* d = ::opendir(dir);
-    if (d == nullptr) continue;
-    while (dirent* e = ::readdir(d))
-      if (std::string_view(e->d_name).starts_with(prefix))
-        found.push_back(std::string(dir) + "/" + e->d_name);
-    ::closedir(d);
-  }
-  return found;
-}
-
 // Names a bench run with this pid may have left behind.
 std::vector<std::string> bench_leftovers(pid_t pid) {
-  return leftovers("ipcx-bench-" + std::to_string(pid) + "-");
+  return ipcx::test::named_leftovers({"ipcx-bench-" + std::to_string(pid) + "-"});
 }
 
 class BenchCommand : public ipcx::test::ipc_test {
@@ -127,7 +114,7 @@ TEST_F(BenchCommand, QuickRunOverPipeAndMqWritesSaneRowsForEveryCase) {
       continue;
     }
     ASSERT_EQ(r.at("status").string, "ok")
-        << name << ": " << (r.has("note") ? r.at("note").string : "");
+        << name << ": " << note_of(r);
     double p50 = r.at("rtt_p50_ns").number, p99 = r.at("rtt_p99_ns").number,
            p999 = r.at("rtt_p999_ns").number, max = r.at("rtt_max_ns").number;
     EXPECT_GT(p50, 0) << name;
@@ -149,7 +136,7 @@ TEST_F(BenchCommand, QuickRunOverPipeAndMqWritesSaneRowsForEveryCase) {
     EXPECT_EQ(r.at("placement").string, "cross-core") << name;
     if (online_cpus() < 2) continue;
     ASSERT_EQ(r.at("status").string, "ok")
-        << name << ": " << (r.has("note") ? r.at("note").string : "");
+        << name << ": " << note_of(r);
     EXPECT_GT(r.at("msgs_per_s").number, 0) << name;
     EXPECT_GT(r.at("mb_per_s").number, 0) << name;
     EXPECT_GT(r.at("cpu_ns_per_msg").number, 0) << name;
@@ -279,7 +266,7 @@ TEST_F(BenchCommand, SharedMemoryRowsCarryKindModeAndTheirFieldsBesideTheLimits)
       continue;
     }
     ASSERT_EQ(r.at("status").string, "ok")
-        << name << ": " << (r.has("note") ? r.at("note").string : "");
+        << name << ": " << note_of(r);
     if (kind == "latency") {
       EXPECT_GT(r.at("rtt_p50_ns").number, 0) << name;
       EXPECT_LE(r.at("rtt_p50_ns").number, r.at("rtt_p99_ns").number) << name;
@@ -330,7 +317,7 @@ TEST_F(BenchCommand, SignalStreamOnOneCoreCompletes) {
   auto streams = rows("throughput");
   ASSERT_EQ(streams.size(), 2u);
   for (const auto& r : streams) {
-    EXPECT_EQ(r.at("status").string, "ok") << (r.has("note") ? r.at("note").string : "");
+    EXPECT_EQ(r.at("status").string, "ok") << note_of(r);
     EXPECT_EQ(r.at("size").number, 7);
     EXPECT_GT(r.at("msgs_per_s").number, 0);
   }
@@ -351,8 +338,8 @@ TEST_F(BenchCommand, FramingFloorMeasuresEveryVariantAndRemovesItsFiles) {
   for (const char* variant :
        {"unix  raw+4", "unix  staged", "unix  iovec", "tcp   iovec", "file  raw+8"})
     EXPECT_NE(out.find(variant), std::string::npos) << variant << " missing in\n" << out;
-  for (const auto& name : leftovers("framing-floor-" + std::to_string(child.pid()) + "-"))
-    ADD_FAILURE() << "left behind: " << name;
+  EXPECT_EQ(ipcx::test::named_leftovers({"framing-floor-" + std::to_string(child.pid()) + "-"}),
+            std::vector<std::string>{});
 }
 
 TEST_F(BenchCommand, UnknownMechanismIsAUsageError) {

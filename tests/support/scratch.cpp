@@ -46,6 +46,22 @@ std::vector<std::string> shm_entries_with(const std::string& token) {
 
 }  // namespace
 
+std::vector<std::string> named_leftovers(const std::vector<std::string>& prefixes) {
+  std::vector<std::string> found;
+  for (const char* dir : {"/tmp", "/dev/shm", "/dev/mqueue"}) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      auto name = entry.path().filename().string();
+      for (const auto& prefix : prefixes)
+        if (name.starts_with(prefix)) {
+          found.push_back(entry.path().string());
+          break;
+        }
+    }
+  }
+  return found;
+}
+
 scratch::scratch() {
   token_ = "ipcx-t" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   dir_ = "/tmp/" + token_;

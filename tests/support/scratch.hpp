@@ -36,6 +36,10 @@ class scratch {
   std::vector<long> keys_;
 };
 
+// The entries of /tmp, /dev/shm and /dev/mqueue whose names start with one of `prefixes`, as paths:
+// what a program the test ran, which names its objects itself, left behind.
+std::vector<std::string> named_leftovers(const std::vector<std::string>& prefixes);
+
 // Fixture: TearDown fails the test if it left anything behind.
 class ipc_test : public ::testing::Test {
  protected:
