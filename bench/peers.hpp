@@ -18,10 +18,10 @@ namespace ipcx::bench {
 struct peer_entry {
   std::string_view name;  // the rows' impl: "boost-mq", "zmq-ipc", "iceoryx-poll"...
   // The peer's own waiting ("spin" for busy-polling, else "blocking"), and the ipcx ring mode
-  // measured beside it for latency and for throughput.
-  std::string_view mode;
-  std::string_view ipcx_latency_mode;
-  std::string_view ipcx_throughput_mode;
+  // measured beside it for latency and for throughput. The defaults are a blocking peer's.
+  std::string_view mode = "blocking";
+  std::string_view ipcx_latency_mode = "blocking";
+  std::string_view ipcx_throughput_mode = "adaptive";
   mechanism_main body;                // spec.kind says latency or throughput
   void (*cleanup)(const case_spec&);  // removes what a case of this peer may have left
   std::string (*version)();           // "4.3.4", for the JSON

@@ -134,9 +134,6 @@ std::string boost_version() {
 
 std::vector<peer_entry> boost_mq_peers() {
   return {peer_entry{.name = "boost-mq",
-                     .mode = "blocking",
-                     .ipcx_latency_mode = "blocking",
-                     .ipcx_throughput_mode = "adaptive",
                      .body = boost_mq_main,
                      .cleanup = boost_mq_cleanup,
                      .version = boost_version}};

@@ -654,9 +654,6 @@ std::vector<peer_entry> iceoryx_peers() {
       // One RouDi serves both entries: the second start() returns the first one's outcome, the
       // second stop() finds nothing left to do.
       {.name = "iceoryx-waitset",
-       .mode = "blocking",
-       .ipcx_latency_mode = "blocking",
-       .ipcx_throughput_mode = "adaptive",
        .body = iceoryx_waitset_main,
        .cleanup = iceoryx_cleanup,
        .version = iceoryx_version,

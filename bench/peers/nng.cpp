@@ -142,9 +142,6 @@ std::string nng_version_text() { return nng_version(); }
 
 std::vector<peer_entry> nng_peers() {
   return {peer_entry{.name = "nng-ipc",
-                     .mode = "blocking",
-                     .ipcx_latency_mode = "blocking",
-                     .ipcx_throughput_mode = "adaptive",
                      .body = nng_ipc_main,
                      .cleanup = nng_ipc_cleanup,
                      .version = nng_version_text}};

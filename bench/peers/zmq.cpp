@@ -146,16 +146,10 @@ std::string zmq_version_text() {
 
 std::vector<peer_entry> zmq_peers() {
   return {peer_entry{.name = "zmq-ipc",
-                     .mode = "blocking",
-                     .ipcx_latency_mode = "blocking",
-                     .ipcx_throughput_mode = "adaptive",
                      .body = zmq_ipc_main,
                      .cleanup = zmq_ipc_cleanup,
                      .version = zmq_version_text},
           peer_entry{.name = "zmq-tcp",
-                     .mode = "blocking",
-                     .ipcx_latency_mode = "blocking",
-                     .ipcx_throughput_mode = "adaptive",
                      .body = zmq_tcp_main,
                      .cleanup = zmq_tcp_cleanup,
                      .version = zmq_version_text}};
