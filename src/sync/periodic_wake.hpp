@@ -12,7 +12,8 @@
 // next period's is not, so a sleeper looks at least once every 2 periods.
 //
 // The thread starts at the first registration and ends after a few periods with none; a forked
-// child starts its own at its next registration. Its state is never destroyed (exit with the thread mid-wait is safe).
+// child starts its own at its next registration. Its state is never destroyed (exit with the
+// thread mid-wait is safe).
 #pragma once
 
 #include <atomic>
